@@ -127,6 +127,15 @@ export interface ResourceDef {
   defaultPropagation?: 'Background' | 'Orphan' | 'Foreground';
   /** Whether a PUT may create the object (Kubernetes: true for only a few kinds). */
   allowCreateOnUpdate?: boolean;
+  /** This kind is another view of objects stored under another resource (events.k8s.io/v1
+   *  Events are core/v1 Events; a PetSet is a StatefulSet): reads convert from the stored
+   *  form, writes convert to it, and both views share names, resourceVersions and watches. */
+  storedAs?: {
+    group: string;
+    plural: string;
+    toStored(obj: KubeObject): KubeObject;
+    fromStored(obj: KubeObject): KubeObject;
+  };
 }
 
 /** apiVersion string of a def: `v1` or `apps/v1`. */
