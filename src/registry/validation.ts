@@ -228,3 +228,200 @@ export function labelSelectorString(sel: LabelSelector | undefined): string {
   }
   return parts.join(',');
 }
+
+// ---- Helpers added for the core/v1 entries (field-level wrappers and apimachinery checks) ----
+
+/** A plain JSON object (not null, not an array). */
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** v as an object, or an empty one (read-only use). */
+export function asRecord(v: unknown): Record<string, unknown> {
+  return isRecord(v) ? v : {};
+}
+
+/** v as an array, or an empty one (read-only use). */
+export function asArray(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+/** validation.InclusiveRangeError. */
+export function inclusiveRangeError(lo: number, hi: number): string {
+  return `must be between ${lo} and ${hi}, inclusive`;
+}
+
+/** One Invalid cause per DNS-1123 label problem of value. */
+export function validateDNS1123LabelField(value: string, field: string): FieldCause[] {
+  return dns1123LabelErrors(value).map((m) => invalid(field, value, m));
+}
+
+export function validateDNS1123SubdomainField(value: string, field: string): FieldCause[] {
+  return dns1123SubdomainErrors(value).map((m) => invalid(field, value, m));
+}
+
+export function validateQualifiedNameField(value: string, field: string): FieldCause[] {
+  return qualifiedNameErrors(value).map((m) => invalid(field, value, m));
+}
+
+/** validation.IsValidPortNum. */
+export function portNumErrors(port: unknown): string[] {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return [inclusiveRangeError(1, 65535)];
+  return [];
+}
+
+/** validation.IsValidPortName (IANA_SVC_NAME). */
+export function portNameErrors(name: string): string[] {
+  const errs: string[] = [];
+  if (name.length > 15) errs.push('must be no more than 15 characters');
+  if (!/^[-a-z0-9]+$/.test(name)) errs.push('must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)');
+  if (!/[a-z]/.test(name)) errs.push('must contain at least one letter (a-z)');
+  if (name.includes('--')) errs.push('must not contain consecutive hyphens');
+  if (name.length > 0 && (name.startsWith('-') || name.endsWith('-'))) errs.push('must not begin or end with a hyphen');
+  return errs;
+}
+
+const IPV4_RE = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
+
+/** IPv4 in dotted-quad form (no leading zeros, as Go's netip parser requires). */
+export function isIPv4(s: string): boolean {
+  return IPV4_RE.test(s);
+}
+
+/** IPv6 in any RFC 4291 text form (optionally with an embedded IPv4 tail). */
+export function isIPv6(s: string): boolean {
+  if (!s.includes(':') || s.includes('%')) return false;
+  let groups = s;
+  let extra = 0;
+  const lastColon = s.lastIndexOf(':');
+  const tail = s.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    if (!isIPv4(tail)) return false;
+    groups = s.slice(0, lastColon + 1) + '0:0';
+    extra = 0;
+  }
+  const dbl = groups.split('::');
+  if (dbl.length > 2) return false;
+  const part = (p: string): string[] | null => {
+    if (p === '') return [];
+    const gs = p.split(':');
+    return gs.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g)) ? gs : null;
+  };
+  const head = part(dbl[0]);
+  const rest = dbl.length === 2 ? part(dbl[1]) : [];
+  if (!head || !rest) return false;
+  const n = head.length + rest.length + extra;
+  return dbl.length === 2 ? n <= 7 : n === 8;
+}
+
+export function isIP(s: string): boolean {
+  return isIPv4(s) || isIPv6(s);
+}
+
+export const INVALID_IP_MSG = 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)';
+
+/** A CIDR like 10.0.0.0/24 or fd00::/64. */
+export function isCIDR(s: string): boolean {
+  const i = s.indexOf('/');
+  if (i < 0) return false;
+  const ip = s.slice(0, i);
+  const bits = s.slice(i + 1);
+  if (!/^[0-9]{1,3}$/.test(bits)) return false;
+  const n = Number(bits);
+  if (isIPv4(ip)) return n <= 32;
+  if (isIPv6(ip)) return n <= 128;
+  return false;
+}
+
+/** validation.IsConfigMapKey (also used for Secret keys). */
+export function configMapKeyErrors(key: string): string[] {
+  const errs: string[] = [];
+  if (key.length > 253) errs.push('must be no more than 253 characters');
+  if (!/^[-._a-zA-Z0-9]+$/.test(key)) {
+    errs.push(
+      "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+    );
+  }
+  if (key === '.') errs.push("must not be '.'");
+  else if (key === '..') errs.push("must not be '..'");
+  else if (key.startsWith('..')) errs.push("must not start with '..'");
+  return errs;
+}
+
+/** field.NotFound. */
+export function notFound(field: string, value: unknown): FieldCause {
+  return { reason: 'FieldValueNotFound', field, message: `Not found: ${quote(value)}` };
+}
+
+/** field.Required with a detail message (`Required value: <detail>`). */
+export function requiredDetail(field: string, detail: string): FieldCause {
+  return { reason: 'FieldValueRequired', field, message: detail ? `Required value: ${detail}` : 'Required value' };
+}
+
+/** apimachinery's ValidateNonnegativeField for an optional number. */
+export function validateNonnegative(value: unknown, field: string): FieldCause[] {
+  if (value === undefined || value === null) return [];
+  if (typeof value !== 'number' || !Number.isInteger(value)) return [invalid(field, value, 'must be an integer')];
+  return value < 0 ? [negative(field, value)] : [];
+}
+
+/** FieldImmutableErrorMsg. */
+export const FIELD_IMMUTABLE_MSG = 'field is immutable';
+
+/** Structural equality of JSON values (key order does not matter). */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== typeof b || a === null || b === null || typeof a !== 'object') return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => jsonEqual(x, bb[i]));
+  }
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const ka = Object.keys(ra).filter((k) => ra[k] !== undefined);
+  const kb = Object.keys(rb).filter((k) => rb[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(rb, k) && jsonEqual(ra[k], rb[k]));
+}
+
+/** apimachinery's ValidateImmutableField: Invalid(field, new, "field is immutable") when changed. */
+export function validateImmutable(newVal: unknown, oldVal: unknown, field: string): FieldCause[] {
+  return jsonEqual(newVal, oldVal) ? [] : [invalid(field, newVal ?? null, FIELD_IMMUTABLE_MSG)];
+}
+
+// ---- Helpers added for the apps, discovery, storage and events.k8s.io entries ----
+
+/** field.TooMany: `Too many: <n>: must have at most <max> items`. */
+export function tooMany(field: string, actual: number, max: number): FieldCause {
+  return { reason: 'FieldValueTooMany', field, message: `Too many: ${actual}: must have at most ${max} items` };
+}
+
+/** validation.IsValidPercent's message. */
+export const PERCENT_MSG =
+  "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
+
+const PERCENT_RE = /^[0-9]+%$/;
+
+/** The number in an IntOrString: the percentage of a percent string, the integer otherwise
+ *  (apps validation's getIntOrPercentValue; a non-numeric string counts as 0). */
+export function intOrPercentValue(v: unknown): number {
+  if (typeof v === 'number') return Number.isFinite(v) ? Math.trunc(v) : 0;
+  if (typeof v === 'string') {
+    if (PERCENT_RE.test(v)) return Number(v.slice(0, -1));
+    return /^-?[0-9]+$/.test(v) ? Number(v) : 0;
+  }
+  return 0;
+}
+
+/** apps validation's ValidatePositiveIntOrPercent: a percent string or a nonnegative integer. */
+export function positiveIntOrPercentCauses(v: unknown, field: string): FieldCause[] {
+  if (typeof v === 'string') return PERCENT_RE.test(v) ? [] : [invalid(field, v, PERCENT_MSG)];
+  if (typeof v === 'number' && Number.isInteger(v)) return v < 0 ? [negative(field, v)] : [];
+  return [invalid(field, v, "must be an integer or percentage (e.g '5%')")];
+}
+
+/** apps validation's IsNotMoreThan100Percent. */
+export function notMoreThan100PercentCauses(v: unknown, field: string): FieldCause[] {
+  if (typeof v !== 'string' || !PERCENT_RE.test(v)) return [];
+  return Number(v.slice(0, -1)) > 100 ? [invalid(field, v, 'must not be greater than 100%')] : [];
+}

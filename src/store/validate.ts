@@ -1,5 +1,6 @@
 // Input checks and the continue-token format shared by every backend.
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES, StoreError } from './types.ts';
+import type { WatchErrorHandler, WatchEvent, WatchHandler } from './types.ts';
 
 export function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
@@ -48,10 +49,15 @@ export interface ContinueToken {
   after: string;
   /** The prefix the list was started with (a token is only valid for it). */
   prefix: string;
+  /** Optional: how many items remain after the page that issued the token (the snapshot is
+   *  fixed, so a backend can carry the count forward instead of recounting every page). */
+  remaining?: number;
 }
 
 export function encodeContinue(t: ContinueToken): string {
-  return Buffer.from(JSON.stringify({ r: t.rev, a: t.after, p: t.prefix })).toString('base64url');
+  const o: { r: number; a: string; p: string; n?: number } = { r: t.rev, a: t.after, p: t.prefix };
+  if (t.remaining !== undefined) o.n = t.remaining;
+  return Buffer.from(JSON.stringify(o)).toString('base64url');
 }
 
 export function decodeContinue(token: string, prefix: string): ContinueToken {
@@ -61,10 +67,215 @@ export function decodeContinue(token: string, prefix: string): ContinueToken {
   } catch {
     throw new StoreError('InvalidContinue', 'continue token is not valid');
   }
-  const o = parsed as { r?: unknown; a?: unknown; p?: unknown };
+  const o = parsed as { r?: unknown; a?: unknown; p?: unknown; n?: unknown };
   if (typeof o?.r !== 'number' || typeof o.a !== 'string' || typeof o.p !== 'string') {
     throw new StoreError('InvalidContinue', 'continue token is not valid');
   }
+  if (!Number.isSafeInteger(o.r) || o.r < 0) throw new StoreError('InvalidContinue', 'continue token is not valid');
   if (o.p !== prefix) throw new StoreError('InvalidContinue', 'continue token was issued for another list');
-  return { rev: o.r, after: o.a, prefix: o.p };
+  const t: ContinueToken = { rev: o.r, after: o.a, prefix: o.p };
+  if (typeof o.n === 'number' && Number.isSafeInteger(o.n) && o.n >= 0) t.remaining = o.n;
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Additions shared by the memory and SQLite backends.
+
+/** Orders keys by Unicode code point, which is the order of their UTF-8 bytes (SQLite's BINARY
+ *  collation and etcd compare bytes). Plain `<` on JS strings compares UTF-16 code units, which
+ *  disagrees for characters above U+FFFF versus U+E000–U+FFFF. */
+export function compareKeys(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      // Surrogates (0xD800–0xDFFF) encode code points above 0xFFFF: move them above 0xE000–0xFFFF.
+      x = x < 0xe000 ? x + 0x2000 : x - 0x800;
+      y = y < 0xe000 ? y + 0x2000 : y - 0x800;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** The smallest string greater (by code point / UTF-8 byte order) than every string that starts
+ *  with prefix, or null when there is no such bound ('' or a prefix of U+10FFFF only). Unlike
+ *  prefixEnd it never yields a lone surrogate, so it can be bound as UTF-8 text. */
+export function prefixRangeEnd(prefix: string): string | null {
+  const cps = Array.from(prefix, (c) => c.codePointAt(0) as number);
+  while (cps.length > 0) {
+    const last = cps.pop() as number;
+    if (last < 0x10ffff) {
+      const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+      return String.fromCodePoint(...cps, next);
+    }
+  }
+  return null;
+}
+
+/** Resolves the snapshot revision of a list call and validates its options. */
+export function resolveListRevision(
+  prefix: string,
+  opts: { limit?: number; continue?: string; revision?: number },
+  current: number,
+  compacted: number,
+): { rev: number; after: string | null; remaining?: number; limit: number } {
+  checkPrefix(prefix);
+  const limit = opts.limit ?? 0;
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
+    throw new StoreError('InvalidValue', 'limit must be a non-negative integer');
+  }
+  if (opts.revision !== undefined) checkRevision('revision', opts.revision);
+  let rev: number;
+  let after: string | null = null;
+  let remaining: number | undefined;
+  if (opts.continue !== undefined && opts.continue !== '') {
+    const t = decodeContinue(opts.continue, prefix);
+    if (opts.revision !== undefined && opts.revision !== 0 && opts.revision !== t.rev) {
+      throw new StoreError('InvalidContinue', 'continue token was issued for another revision');
+    }
+    rev = t.rev;
+    after = t.after;
+    remaining = t.remaining;
+  } else {
+    rev = opts.revision === undefined || opts.revision === 0 ? current : opts.revision;
+  }
+  if (rev > current) {
+    throw new StoreError('FutureRevision', `revision ${rev} is newer than the current revision ${current}`);
+  }
+  if (rev < compacted) {
+    throw new StoreError('Compacted', `revision ${rev} has been compacted (compacted to ${compacted})`, {
+      compactRevision: compacted,
+    });
+  }
+  return { rev, after, remaining, limit };
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-process watch fan-out shared by the memory and SQLite backends. A backend publishes the
+// events of every committed write (in revision order); the hub hands them to live watchers
+// after the current synchronous work (a microtask), so acknowledgements are never held up by
+// watch handlers. A new watcher first replays history (the backend reads its log and calls
+// deliver), then goLive() switches it to published events without gap or duplicate: each
+// watcher remembers the last revision it received and skips anything at or below it.
+
+export interface HubWatcher {
+  readonly prefix: string;
+  /** Last revision delivered (or the watch's afterRevision before anything was delivered). */
+  pos: number;
+  live: boolean;
+  closed: boolean;
+  readonly onEvents: WatchHandler;
+  readonly onError: WatchErrorHandler;
+}
+
+export interface RevEvent {
+  rev: number;
+  event: WatchEvent;
+}
+
+export class WatchHub {
+  private readonly watchers = new Set<HubWatcher>();
+  private pending: RevEvent[] = [];
+  private scheduled = false;
+
+  constructor(private readonly reportHandlerError: (err: unknown) => void) {}
+
+  get size(): number {
+    return this.watchers.size;
+  }
+
+  create(prefix: string, afterRevision: number, onEvents: WatchHandler, onError: WatchErrorHandler): HubWatcher {
+    const w: HubWatcher = { prefix, pos: afterRevision, live: false, closed: false, onEvents, onError };
+    this.watchers.add(w);
+    return w;
+  }
+
+  close(w: HubWatcher): void {
+    w.closed = true;
+    this.watchers.delete(w);
+  }
+
+  /** Ends a watcher with an error (delivered at most once). */
+  fail(w: HubWatcher, err: StoreError): void {
+    if (w.closed) return;
+    this.close(w);
+    try {
+      w.onError(err);
+    } catch (e) {
+      this.reportHandlerError(e);
+    }
+  }
+
+  /** Hands replayed events (ascending revisions, already filtered by prefix) to one watcher. */
+  deliver(w: HubWatcher, events: RevEvent[]): void {
+    if (w.closed) return;
+    let i = 0;
+    while (i < events.length && events[i].rev <= w.pos) i++;
+    if (i === events.length) return;
+    w.pos = events[events.length - 1].rev;
+    this.call(w, events.slice(i).map((e) => e.event));
+  }
+
+  /** The watcher has replayed everything up to currentRevision: feed it published events. */
+  goLive(w: HubWatcher, currentRevision: number): void {
+    if (w.closed) return;
+    if (w.pos < currentRevision) w.pos = currentRevision;
+    w.live = true;
+  }
+
+  /** Events of a committed write batch, ascending revisions. */
+  publish(events: RevEvent[]): void {
+    if (events.length === 0 || this.watchers.size === 0) return;
+    for (const e of events) this.pending.push(e);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => this.dispatch());
+    }
+  }
+
+  /** Delivers every published event now (also called before compaction and close). */
+  dispatch(): void {
+    this.scheduled = false;
+    const events = this.pending;
+    if (events.length === 0) return;
+    this.pending = [];
+    const byPrefix = new Map<string, { matched: RevEvent[]; all: WatchEvent[] }>();
+    for (const w of [...this.watchers]) {
+      if (!w.live || w.closed) continue;
+      let group = byPrefix.get(w.prefix);
+      if (group === undefined) {
+        const matched = w.prefix === '' ? events : events.filter((e) => e.event.kv.key.startsWith(w.prefix));
+        group = { matched, all: matched.map((e) => e.event) };
+        byPrefix.set(w.prefix, group);
+      }
+      const { matched, all } = group;
+      if (matched.length === 0) continue;
+      const last = matched[matched.length - 1].rev;
+      if (last <= w.pos) continue;
+      let i = 0;
+      while (matched[i].rev <= w.pos) i++;
+      w.pos = last;
+      // Watchers of one prefix share the array: handlers must not modify it.
+      this.call(w, i === 0 ? all : all.slice(i));
+    }
+  }
+
+  /** Stops every watcher without an error (store closed). */
+  closeAll(): void {
+    for (const w of this.watchers) w.closed = true;
+    this.watchers.clear();
+    this.pending = [];
+  }
+
+  private call(w: HubWatcher, events: WatchEvent[]): void {
+    try {
+      w.onEvents(events);
+    } catch (e) {
+      this.reportHandlerError(e);
+    }
+  }
 }

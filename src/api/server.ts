@@ -1,0 +1,190 @@
+// The API server: HTTPS, authentication, discovery and OpenAPI, and the generic resource
+// handlers over the store. Every kind comes from the registry.
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Store } from '../store/types.ts';
+import type { Logger } from '../util/log.ts';
+import { defaultRegistry, type Registry } from '../registry/index.ts';
+import { ObjectStore } from './objectstore.ts';
+import { WatchCache } from './watchcache.ts';
+import { ApiError, errors, toApiError } from './errors.ts';
+import { parseRequest } from './requestinfo.ts';
+import { handleResource, type HandlerContext } from './handlers.ts';
+import { NamespaceLifecycle } from './namespaces.ts';
+import type { Authenticator, UserInfo } from './auth.ts';
+import { serveNonResource } from './nonresource.ts';
+import { readBody, parseText } from './body.ts';
+
+export interface ApiServerOptions {
+  store: Store;
+  bind: string;
+  port: number;
+  tls: { cert: string; key: string; ca: string };
+  authenticator: Authenticator;
+  logger: Logger;
+  serviceCIDR?: string;
+  registry?: Registry;
+}
+
+export interface ApiServer {
+  url: string;
+  port: number;
+  registry: Registry;
+  close(): Promise<void>;
+}
+
+const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
+
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const log = opts.logger;
+  const registry = opts.registry ?? defaultRegistry();
+  const objects = new ObjectStore(opts.store);
+  const cache = new WatchCache(opts.store, log.child('watchcache'));
+  await cache.start();
+  const nsDef = registry.lookup('', 'v1', 'namespaces');
+  if (!nsDef) throw new Error('the registry has no namespaces entry');
+  const ctx: HandlerContext = { objects, cache, log, now: () => new Date(), hooks: {} };
+  const lifecycle = new NamespaceLifecycle(ctx, registry, nsDef);
+  ctx.hooks.beforeCreate = (def, obj) => lifecycle.checkCreate(def, obj);
+  await lifecycle.ensureBuiltins();
+  await lifecycle.resume();
+
+  const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (req, res) => {
+    void handle(req, res).catch((e) => {
+      log.error('request failed', { method: req.method, url: req.url, error: String(e) });
+      if (!res.headersSent) sendError(res, errors.internal('request failed'));
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 0;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://kennel');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    let user: UserInfo | null = null;
+    try {
+      user = opts.authenticator.authenticate(req.headers.authorization);
+      if (!user && !PUBLIC_PATHS.has(path)) throw errors.unauthorized();
+      const ri = parseRequest(req.method ?? 'GET', path, url.searchParams);
+      if (ri.kind === 'nonresource') {
+        const reply = await serveNonResource(req, path, registry, user, url.searchParams);
+        return sendReply(res, reply.code, reply.body, reply.contentType);
+      }
+      if (isReviewPath(ri.group, ri.resource)) {
+        if (ri.verb !== 'create') throw errors.methodNotAllowed();
+        const body = parseText(await readBody(req), 'json');
+        return sendReply(res, 201, reviewResponse(ri.resource, body, user));
+      }
+      const def = registry.lookup(ri.group, ri.version, ri.resource);
+      if (!def) {
+        if (!registry.servesGroupVersion(ri.group, ri.version)) {
+          throw new ApiError(404, 'NotFound', `the server could not find the requested resource`, { group: ri.group || undefined, kind: ri.resource });
+        }
+        throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${ri.verb} ${ri.resource}${ri.group ? '.' + ri.group : ''})`, {
+          group: ri.group || undefined,
+          kind: ri.resource,
+          name: ri.name,
+        });
+      }
+      const verbs = def.verbs ?? ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
+      if (!ri.subresource && !verbs.includes(ri.verb)) throw errors.methodNotAllowed();
+      const reply = await handleResource(ctx, def, ri, req, res, url.searchParams);
+      if (def.kind === 'Namespace' && (ri.verb === 'delete' || ri.verb === 'deletecollection') && !url.searchParams.has('dryRun')) {
+        if (ri.name) lifecycle.finalize(ri.name);
+        else void lifecycle.resume();
+      }
+      if (reply) {
+        if (reply.warnings?.length) res.setHeader('Warning', reply.warnings.map((w) => `299 - ${JSON.stringify(w)}`));
+        sendReply(res, reply.code, reply.body, reply.contentType);
+      }
+    } catch (e) {
+      const err = toApiError(e);
+      if (err.code >= 500) log.error('request failed', { method: req.method, path, code: err.code, error: err.message, stack: e instanceof Error && !(e instanceof ApiError) ? e.stack : undefined });
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      sendError(res, err);
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.bind, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = opts.bind.includes(':') ? `[${opts.bind}]` : opts.bind === '0.0.0.0' ? '127.0.0.1' : opts.bind;
+  const url = `https://${host}:${port}`;
+  log.info('API server listening', { url });
+
+  return {
+    url,
+    port,
+    registry,
+    async close() {
+      lifecycle.stop();
+      cache.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+function sendReply(res: ServerResponse, code: number, body: unknown, contentType = 'application/json'): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: ApiError): void {
+  sendReply(res, err.code, err.toStatus());
+}
+
+function isReviewPath(group: string, resource: string): boolean {
+  return (
+    (group === 'authorization.k8s.io' && (resource === 'selfsubjectaccessreviews' || resource === 'selfsubjectrulesreviews')) ||
+    (group === 'authentication.k8s.io' && resource === 'selfsubjectreviews')
+  );
+}
+
+/** `kubectl auth can-i` and `kubectl auth whoami`: the admin (system:masters) may do anything. */
+function reviewResponse(resource: string, body: unknown, user: UserInfo | null): unknown {
+  const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const admin = user?.groups.includes('system:masters') ?? false;
+  if (resource === 'selfsubjectaccessreviews') {
+    return {
+      ...b,
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      metadata: { creationTimestamp: null },
+      status: admin ? { allowed: true, reason: 'the user is in the system:masters group' } : { allowed: false, reason: 'no rule allows it' },
+    };
+  }
+  if (resource === 'selfsubjectrulesreviews') {
+    return {
+      ...b,
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectRulesReview',
+      metadata: { creationTimestamp: null },
+      status: {
+        resourceRules: admin ? [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }] : [],
+        nonResourceRules: admin ? [{ verbs: ['*'], nonResourceURLs: ['*'] }] : [],
+        incomplete: false,
+      },
+    };
+  }
+  return {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'SelfSubjectReview',
+    metadata: { creationTimestamp: null },
+    status: { userInfo: { username: user?.username ?? 'system:anonymous', uid: user?.uid, groups: user?.groups ?? ['system:unauthenticated'] } },
+  };
+}

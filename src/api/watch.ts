@@ -1,0 +1,128 @@
+// WATCH: a stream of {"type","object"} lines fed by the watch cache, with selectors (objects
+// moving in or out of a selector become ADDED / DELETED), initial events, bookmarks, Tables,
+// and 410 Expired for a resourceVersion that has been compacted.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { KubeObject, ResourceDef } from '../registry/types.ts';
+import type { WatchCache, CacheEvent } from './watchcache.ts';
+import { listPrefix, toView } from './objectstore.ts';
+import { compileFilter, listObjects, matches } from './list.ts';
+import type { ObjectStore } from './objectstore.ts';
+import { errors } from './errors.ts';
+import { stampTypeMeta } from './meta.ts';
+import { includeObjectOf, partialObject, toTable, type Representation } from './tables.ts';
+
+export interface WatchParams {
+  def: ResourceDef;
+  namespace?: string;
+  name?: string;
+  query: URLSearchParams;
+  representation: Representation;
+}
+
+const MAX_BUFFERED = 16 * 1024 * 1024;
+
+export async function serveWatch(
+  req: IncomingMessage,
+  res: ServerResponse,
+  objects: ObjectStore,
+  cache: WatchCache,
+  p: WatchParams,
+): Promise<void> {
+  const { def, query } = p;
+  let fieldSelector = query.get('fieldSelector');
+  if (p.name) fieldSelector = fieldSelector ? `${fieldSelector},metadata.name=${p.name}` : `metadata.name=${p.name}`;
+  const filter = compileFilter(def, query.get('labelSelector'), fieldSelector);
+  const rvParam = query.get('resourceVersion') ?? '';
+  const sendInitial = query.get('sendInitialEvents') === 'true';
+  const bookmarks = query.get('allowWatchBookmarks') === 'true';
+  if (sendInitial && query.get('resourceVersionMatch') !== 'NotOlderThan') {
+    throw errors.invalid('meta.k8s.io', 'ListOptions', '', [
+      { reason: 'FieldValueForbidden', field: 'resourceVersionMatch', message: "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan" },
+    ]);
+  }
+  let timeoutSeconds = Number(query.get('timeoutSeconds') ?? '');
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) timeoutSeconds = 1800 + Math.floor(Math.random() * 1800);
+  if (rvParam !== '' && rvParam !== '0' && !/^\d+$/.test(rvParam)) throw errors.badRequest(`resourceVersion: Invalid value: "${rvParam}": must be a non-negative integer`);
+
+  const include = includeObjectOf(query);
+  let first = true;
+  const render = (obj: KubeObject): unknown => {
+    const view = stampTypeMeta(def, obj);
+    if (p.representation === 'table') {
+      const t = toTable(def, [view], { include, withColumns: first });
+      first = false;
+      return t;
+    }
+    if (p.representation === 'partial') return partialObject(view);
+    return view;
+  };
+
+  const contentType = p.representation === 'table' ? 'application/json;as=Table;v=v1;g=meta.k8s.io' : 'application/json';
+  let startRev: number;
+  const initial: KubeObject[] = [];
+  if (rvParam === '' || rvParam === '0' || sendInitial) {
+    const page = await listObjects(objects, def, { namespace: p.namespace, labelSelector: query.get('labelSelector'), fieldSelector });
+    initial.push(...page.items);
+    startRev = Number(page.resourceVersion);
+  } else {
+    startRev = Number(rvParam);
+  }
+
+  res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+  res.flushHeaders();
+  let closed = false;
+  let lastRev = startRev;
+  const send = (type: string, object: unknown): void => {
+    if (closed) return;
+    res.write(JSON.stringify({ type, object }) + '\n');
+    if (res.writableLength > MAX_BUFFERED) finish(); // a client too slow to keep up is dropped; it relists
+  };
+  for (const obj of initial) send('ADDED', render(obj));
+  if (sendInitial && bookmarks) {
+    send('BOOKMARK', { kind: def.kind, apiVersion: stampTypeMeta(def, { metadata: {} }).apiVersion, metadata: { resourceVersion: String(startRev), annotations: { 'k8s.io/initial-events-end': 'true' } } });
+  }
+
+  const onEvent = (e: CacheEvent): void => {
+    lastRev = e.rev;
+    const obj = toView(def, e.obj);
+    const prev = e.prev ? toView(def, e.prev) : undefined;
+    if (e.type === 'DELETED') {
+      if (matches(def, filter, prev ?? obj)) send('DELETED', render(obj));
+      return;
+    }
+    const now = matches(def, filter, obj);
+    if (e.type === 'ADDED') {
+      if (now) send('ADDED', render(obj));
+      return;
+    }
+    const before = prev ? matches(def, filter, prev) : false;
+    if (now && before) send('MODIFIED', render(obj));
+    else if (now) send('ADDED', render(obj));
+    else if (before) send('DELETED', render(obj));
+  };
+  const sub = cache.subscribe(listPrefix(def, p.namespace), startRev, onEvent, (err) => {
+    if (err.code === 'Compacted') {
+      send('ERROR', errors.gone(`too old resource version: ${startRev} (${err.compactRevision ?? ''})`).toStatus());
+    } else {
+      send('ERROR', errors.unavailable(err.message).toStatus());
+    }
+    finish();
+  });
+  const bookmarkTimer = bookmarks
+    ? setInterval(() => {
+        lastRev = Math.max(lastRev, cache.revision);
+        send('BOOKMARK', { kind: def.kind, apiVersion: stampTypeMeta(def, { metadata: {} }).apiVersion, metadata: { resourceVersion: String(lastRev) } });
+      }, 15000)
+    : null;
+  const timeout = setTimeout(() => finish(), timeoutSeconds * 1000);
+  function finish(): void {
+    if (closed) return;
+    closed = true;
+    sub.close();
+    if (bookmarkTimer) clearInterval(bookmarkTimer);
+    clearTimeout(timeout);
+    res.end();
+  }
+  req.on('close', finish);
+  res.on('close', finish);
+}

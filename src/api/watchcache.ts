@@ -1,0 +1,184 @@
+// One store watch for all of /registry/, decoded once and fanned out to every API watch, with
+// a window of recent events so a watch from a recent resourceVersion resumes without touching
+// the store. Older starts fall back to a watch on the store itself (which may answer Compacted).
+import type { Store, StoreError, WatchEvent, Watcher } from '../store/types.ts';
+import { StoreError as StoreErrorClass } from '../store/types.ts';
+import type { KubeObject } from '../registry/types.ts';
+import { decodeStored } from './objectstore.ts';
+import type { Logger } from '../util/log.ts';
+
+export interface CacheEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  key: string;
+  rev: number;
+  /** Stored form with resourceVersion = rev (for DELETED: the last state). Never mutate. */
+  obj: KubeObject;
+  /** The state before this event, for MODIFIED and DELETED. Never mutate. */
+  prev?: KubeObject;
+}
+
+export interface Subscription {
+  close(): void;
+}
+
+interface Subscriber {
+  prefix: string;
+  afterRev: number;
+  onEvent: (e: CacheEvent) => void;
+  onError: (err: StoreError) => void;
+  closed: boolean;
+}
+
+export function toCacheEvent(e: WatchEvent): CacheEvent {
+  if (e.type === 'DELETE') {
+    const prevValue = e.prevKv?.value ?? '{"metadata":{}}';
+    const obj = decodeStored(prevValue, e.kv.modRevision);
+    return { type: 'DELETED', key: e.kv.key, rev: e.kv.modRevision, obj, prev: obj };
+  }
+  const obj = decodeStored(e.kv.value, e.kv.modRevision);
+  const prev = e.prevKv ? decodeStored(e.prevKv.value, e.prevKv.modRevision) : undefined;
+  const created = e.kv.createRevision === e.kv.modRevision;
+  return { type: created ? 'ADDED' : 'MODIFIED', key: e.kv.key, rev: e.kv.modRevision, obj, prev };
+}
+
+export class WatchCache {
+  private buffer: CacheEvent[] = [];
+  private bufferStart = 0; // events with rev > bufferStart are all in the buffer
+  private latest = 0;
+  private subscribers = new Set<Subscriber>();
+  private watcher: Watcher | null = null;
+  private readonly capacity: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    opts: { capacity?: number } = {},
+  ) {
+    this.capacity = opts.capacity ?? 20000;
+  }
+
+  /** The newest revision the cache has seen. */
+  get revision(): number {
+    return this.latest;
+  }
+
+  async start(): Promise<void> {
+    const rev = await this.store.currentRevision();
+    this.bufferStart = rev;
+    this.latest = rev;
+    this.watchFrom(rev);
+  }
+
+  private watchFrom(rev: number): void {
+    this.watcher = this.store.watch(
+      '/registry/',
+      rev,
+      (events) => this.onStoreEvents(events),
+      (err) => this.onStoreError(err),
+    );
+  }
+
+  private onStoreEvents(events: WatchEvent[]): void {
+    for (const e of events) {
+      let ce: CacheEvent;
+      try {
+        ce = toCacheEvent(e);
+      } catch (err) {
+        this.log.error('undecodable stored object', { key: e.kv.key, error: String(err) });
+        continue;
+      }
+      if (ce.rev <= this.latest) continue;
+      this.latest = ce.rev;
+      this.buffer.push(ce);
+      for (const s of this.subscribers) {
+        if (!s.closed && ce.rev > s.afterRev && ce.key.startsWith(s.prefix)) s.onEvent(ce);
+      }
+    }
+    if (this.buffer.length > this.capacity) {
+      const drop = this.buffer.length - this.capacity;
+      this.bufferStart = this.buffer[drop - 1].rev;
+      this.buffer = this.buffer.slice(drop);
+    }
+  }
+
+  private onStoreError(err: StoreError): void {
+    // The cache's own watch broke (compaction outran it, or the store went away): restart from
+    // the current revision; API watches older than that will be told to relist (410).
+    this.log.warn('watch cache restarting', { error: err.message, code: err.code });
+    this.watcher?.close();
+    void this.store
+      .currentRevision()
+      .then((rev) => {
+        this.buffer = [];
+        this.bufferStart = rev;
+        // Every live subscriber may have missed events: tell each to relist.
+        const subs = [...this.subscribers];
+        this.subscribers.clear();
+        for (const s of subs) if (!s.closed) s.onError(compactedError(rev));
+        this.latest = Math.max(this.latest, rev);
+        this.watchFrom(rev);
+      })
+      .catch((e2) => {
+        this.log.error('watch cache cannot restart', { error: String(e2) });
+        setTimeout(() => this.onStoreError(err), 1000).unref();
+      });
+  }
+
+  /**
+   * Deliver every event under prefix with rev > afterRev, then live ones. onError gets Compacted
+   * when afterRev is older than anything still available.
+   */
+  subscribe(prefix: string, afterRev: number, onEvent: (e: CacheEvent) => void, onError: (err: StoreError) => void): Subscription {
+    if (afterRev >= this.bufferStart) {
+      const sub: Subscriber = { prefix, afterRev, onEvent, onError, closed: false };
+      // Replay buffered events after afterRev (synchronously, so no live event slips in between).
+      let lo = 0;
+      let hi = this.buffer.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.buffer[mid].rev <= afterRev) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < this.buffer.length; i++) {
+        const ce = this.buffer[i];
+        if (ce.key.startsWith(prefix)) onEvent(ce);
+      }
+      this.subscribers.add(sub);
+      return {
+        close: () => {
+          sub.closed = true;
+          this.subscribers.delete(sub);
+        },
+      };
+    }
+    // Older than the window: a dedicated store watch.
+    let closed = false;
+    const w = this.store.watch(
+      prefix,
+      afterRev,
+      (events) => {
+        if (closed) return;
+        for (const e of events) onEvent(toCacheEvent(e));
+      },
+      (err) => {
+        if (!closed) onError(err);
+      },
+    );
+    return {
+      close: () => {
+        closed = true;
+        w.close();
+      },
+    };
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    this.watcher = null;
+    this.subscribers.clear();
+  }
+}
+
+export function compactedError(rev: number): StoreError {
+  return new StoreErrorClass('Compacted', `revision ${rev} has been compacted`, { compactRevision: rev });
+}

@@ -1,0 +1,645 @@
+// The SQLite backend: the store contract in one file, embedded, durable (WAL, synchronous=FULL).
+//
+// Layout (like kine's): `kv` is the log, one row per write, id = revision. A key's current state
+// is its row with the highest id; a delete writes a tombstone row (deleted = 1). `meta` holds
+// the compacted revision, so the revision keeps counting after compaction removed old rows.
+//
+// Writes are group-committed: callers' requests are queued, and one flush (on setImmediate)
+// runs every queued request in a single transaction, checking each compare-and-swap against the
+// state including earlier requests of the same batch, then commits once (one fsync) and settles
+// every request individually. better-sqlite3 is synchronous, so while one batch commits the
+// requests that arrive meanwhile wait for the next one.
+//
+// An in-memory index holds, for every live key, its latest revision and createRevision (not
+// its value). It changes only after a commit succeeded, so it always matches the file.
+//
+// Watches are fed in process from committed batches (no polling); a watch from an old revision
+// first replays the log in chunks, then switches to live events without gap or duplicate.
+// Compaction deletes old rows in bounded slices, yielding to writers between slices.
+import Database from 'better-sqlite3';
+import { StoreError } from './types.ts';
+import type { KeyValue, ListOptions, ListResult, Store, WatchErrorHandler, WatchEvent, WatchHandler, Watcher } from './types.ts';
+import {
+  checkKey,
+  checkPrefix,
+  checkRevision,
+  checkValue,
+  compareKeys,
+  encodeContinue,
+  prefixRangeEnd,
+  resolveListRevision,
+  WatchHub,
+} from './validate.ts';
+import type { HubWatcher, RevEvent } from './validate.ts';
+import { createLogger } from '../util/log.ts';
+import type { Logger } from '../util/log.ts';
+
+export interface SqliteStoreOptions {
+  /** The database file (created if missing). */
+  path: string;
+  logger?: Logger;
+  /** Background compaction, off by default: every intervalMs, compact to
+   *  currentRevision - keepRevisions. */
+  autoCompact?: { keepRevisions: number; intervalMs?: number };
+  /** Log rows examined per compaction transaction (default 2,000). */
+  compactSliceRows?: number;
+  /** Most writes per group-commit transaction (default 2,000). */
+  maxBatchWrites?: number;
+  /** Most value bytes (approximately) per group-commit transaction (default 32 MiB). */
+  maxBatchBytes?: number;
+  /** Log rows read per step when a watch replays history (default 1,000). */
+  replayChunkRows?: number;
+}
+
+export interface SqliteStoreStats {
+  /** Writes acknowledged (committed). */
+  writes: number;
+  /** Write requests refused (AlreadyExists, NotFound, Conflict, Unavailable). */
+  refused: number;
+  /** Write transactions committed. */
+  batches: number;
+  /** Most writes committed in one transaction. */
+  maxBatchWrites: number;
+  compactionSlices: number;
+  compactionRowsDeleted: number;
+  /** Longest single compaction transaction, in milliseconds. */
+  maxCompactionSliceMs: number;
+}
+
+type Settle = { resolve: (v: never) => void; reject: (e: StoreError) => void };
+type Op =
+  | ({ kind: 'create'; key: string; value: string } & Settle)
+  | ({ kind: 'update'; key: string; value: string; expected: number } & Settle)
+  | ({ kind: 'delete'; key: string; expected: number | undefined } & Settle);
+
+/** The latest live row of a key. */
+interface Latest {
+  id: number;
+  createRevision: number;
+}
+/** A key's state inside a batch: null = deleted; value known when written by this batch. */
+interface Pending extends Latest {
+  value: string;
+}
+
+type RowTuple = [id: number, name: string, value: string, createRevision: number, deleted: number, prevValue: string | null, prevCreate: number | null, prevRevision: number];
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kv (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  create_revision INTEGER NOT NULL,
+  prev_revision INTEGER NOT NULL,
+  deleted INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kv_name_id ON kv (name, id, deleted);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (k, v) VALUES ('schema', 1), ('compact_revision', 0), ('compact_done', 0);
+`;
+
+function unavailable(err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = (err as { code?: unknown })?.code;
+  return new StoreError('Unavailable', `sqlite: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' ? ` (${code})` : ''}`);
+}
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly log: Logger;
+  private readonly hub: WatchHub;
+  private readonly index = new Map<string, Latest>();
+  private rev = 0;
+  private compactRev = 0;
+  private compactDone = 0;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private queue: Op[] = [];
+  private flushScheduled = false;
+  private compaction: Promise<void> | null = null;
+  private autoTimer: NodeJS.Timeout | null = null;
+  private readonly sliceRows: number;
+  private readonly maxBatchWrites: number;
+  private readonly maxBatchBytes: number;
+  private readonly replayChunk: number;
+  private readonly counters: SqliteStoreStats = {
+    writes: 0,
+    refused: 0,
+    batches: 0,
+    maxBatchWrites: 0,
+    compactionSlices: 0,
+    compactionRowsDeleted: 0,
+    maxCompactionSliceMs: 0,
+  };
+
+  private readonly st: {
+    insert: Database.Statement<[number, string, string, number, number, number]>;
+    value: Database.Statement<[number], string>;
+    row: Database.Statement<[number], [string, number]>;
+    setMeta: Database.Statement<[string, number]>;
+    listFrom: Database.Statement<[string, number], [string, number, number]>;
+    listFromTo: Database.Statement<[string, string, number], [string, number, number]>;
+    listAfter: Database.Statement<[string, number], [string, number, number]>;
+    listAfterTo: Database.Statement<[string, string, number], [string, number, number]>;
+    replay: Database.Statement<[number, number, string, number], RowTuple>;
+    replayTo: Database.Statement<[number, number, string, string, number], RowTuple>;
+    sliceEnd: Database.Statement<[number, number, number], number>;
+    compactSlice: Database.Statement<[number, number, number]>;
+  };
+  private readonly commitBatch: (rows: [number, string, string, number, number, number][]) => void;
+
+  constructor(opts: SqliteStoreOptions) {
+    this.log = opts.logger ?? createLogger('store/sqlite');
+    this.hub = new WatchHub((err) => this.log.error('watch handler threw', { err: String(err) }));
+    this.sliceRows = Math.max(1, opts.compactSliceRows ?? 2000);
+    this.maxBatchWrites = Math.max(1, opts.maxBatchWrites ?? 2000);
+    this.maxBatchBytes = Math.max(1, opts.maxBatchBytes ?? 32 * 1024 * 1024);
+    this.replayChunk = Math.max(1, opts.replayChunkRows ?? 1000);
+
+    let db: Database.Database;
+    try {
+      db = new Database(opts.path);
+    } catch (err) {
+      throw unavailable(err);
+    }
+    try {
+      // One process owns the file: the in-memory index must see every write. EXCLUSIVE locking
+      // also keeps the WAL index in process memory (no -shm file).
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('busy_timeout = 0');
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (String(mode).toLowerCase() !== 'wal') throw new Error(`could not enable WAL (journal_mode=${String(mode)})`);
+      db.pragma('synchronous = FULL');
+      db.pragma('cache_size = -65536'); // 64 MiB
+      db.pragma('temp_store = MEMORY');
+      db.exec(SCHEMA); // the first write takes the exclusive lock for the life of the connection
+    } catch (err) {
+      db.close();
+      const e = unavailable(err);
+      if (/locked|busy/i.test(e.message)) {
+        throw new StoreError('Unavailable', `sqlite: ${opts.path} is in use by another process (${e.message})`);
+      }
+      throw e;
+    }
+    this.db = db;
+
+    const listSql = (cmp: '>=' | '>', upper: boolean) =>
+      `SELECT name, MAX(id) AS mid, deleted FROM kv WHERE name ${cmp} ?${upper ? ' AND name < ?' : ''} AND id <= ? GROUP BY name ORDER BY name`;
+    const replaySql = (upper: boolean) =>
+      `SELECT k.id, k.name, k.value, k.create_revision, k.deleted, p.value, p.create_revision, k.prev_revision
+       FROM kv k LEFT JOIN kv p ON p.id = k.prev_revision AND k.prev_revision > 0
+       WHERE k.id > ? AND k.id <= ? AND k.name >= ?${upper ? ' AND k.name < ?' : ''} ORDER BY k.id LIMIT ?`;
+    this.st = {
+      insert: db.prepare('INSERT INTO kv (id, name, value, create_revision, prev_revision, deleted) VALUES (?, ?, ?, ?, ?, ?)'),
+      value: db.prepare<[number], string>('SELECT value FROM kv WHERE id = ?').pluck(),
+      row: db.prepare<[number], [string, number]>('SELECT value, create_revision FROM kv WHERE id = ?').raw(),
+      setMeta: db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)'),
+      listFrom: db.prepare<[string, number], [string, number, number]>(listSql('>=', false)).raw(),
+      listFromTo: db.prepare<[string, string, number], [string, number, number]>(listSql('>=', true)).raw(),
+      listAfter: db.prepare<[string, number], [string, number, number]>(listSql('>', false)).raw(),
+      listAfterTo: db.prepare<[string, string, number], [string, number, number]>(listSql('>', true)).raw(),
+      replay: db.prepare<[number, number, string, number], RowTuple>(replaySql(false)).raw(),
+      replayTo: db.prepare<[number, number, string, string, number], RowTuple>(replaySql(true)).raw(),
+      sliceEnd: db.prepare<[number, number, number], number>('SELECT id FROM kv WHERE id > ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?').pluck(),
+      compactSlice: db.prepare(
+        `DELETE FROM kv WHERE id > ? AND id <= ?
+           AND (deleted = 1 OR EXISTS (SELECT 1 FROM kv n WHERE n.name = kv.name AND n.id > kv.id AND n.id <= ?))`,
+      ),
+    };
+    const insert = this.st.insert;
+    this.commitBatch = db.transaction((rows: [number, string, string, number, number, number][]) => {
+      for (const r of rows) insert.run(...r);
+    });
+    this.loadState();
+
+    if (this.compactDone < this.compactRev) void this.runCompaction(); // resume an interrupted compaction
+    if (opts.autoCompact) {
+      const keep = Math.max(1, opts.autoCompact.keepRevisions);
+      const every = Math.max(10, opts.autoCompact.intervalMs ?? 300_000);
+      this.autoTimer = setInterval(() => {
+        const target = this.rev - keep;
+        if (target > this.compactRev && !this.closed) {
+          this.compact(target).catch((err) => this.log.warn('auto-compaction failed', { err: String(err) }));
+        }
+      }, every);
+      this.autoTimer.unref();
+    }
+  }
+
+  /** Counters for tests and benchmarks. */
+  stats(): SqliteStoreStats {
+    return { ...this.counters };
+  }
+
+  async currentRevision(): Promise<number> {
+    this.checkOpen();
+    return this.rev;
+  }
+
+  async compactedRevision(): Promise<number> {
+    this.checkOpen();
+    return this.compactRev;
+  }
+
+  async get(key: string): Promise<KeyValue | null> {
+    this.checkOpen();
+    checkKey(key);
+    const l = this.index.get(key);
+    if (!l) return null;
+    return { key, value: this.readValue(l.id), createRevision: l.createRevision, modRevision: l.id };
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    this.checkOpen();
+    const { rev, after, remaining, limit } = resolveListRevision(prefix, opts, this.rev, this.compactRev);
+    const end = prefixRangeEnd(prefix);
+    try {
+      const rows =
+        after === null
+          ? end === null
+            ? this.st.listFrom.iterate(prefix, rev)
+            : this.st.listFromTo.iterate(prefix, end, rev)
+          : end === null
+            ? this.st.listAfter.iterate(after, rev)
+            : this.st.listAfterTo.iterate(after, end, rev);
+      // Pass 1 walks the covering index only (name, latest id ≤ rev, deleted flag).
+      const hits: [string, number][] = [];
+      let more = false;
+      for (const [name, mid, deleted] of rows) {
+        if (deleted) continue;
+        if (limit > 0 && hits.length === limit) {
+          more = true;
+          break;
+        }
+        hits.push([name, mid]);
+      }
+      if (more) (rows as IterableIterator<unknown>).return?.();
+      // Pass 2 reads the values.
+      const items: KeyValue[] = hits.map(([name, mid]) => {
+        const r = this.st.row.get(mid);
+        if (!r) throw new StoreError('Unavailable', `sqlite: row ${mid} vanished during list`);
+        return { key: name, value: r[0], createRevision: r[1], modRevision: mid };
+      });
+      if (!more) return { items, revision: rev };
+      const last = items[items.length - 1].key;
+      const left = remaining !== undefined && remaining > items.length ? remaining - items.length : this.countAfter(prefix, end, last, rev);
+      return { items, revision: rev, continue: encodeContinue({ rev, after: last, prefix, remaining: left }), remaining: left };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  create(key: string, value: string): Promise<KeyValue> {
+    return this.enqueue((s) => {
+      checkKey(key);
+      checkValue(key, value);
+      return { kind: 'create', key, value, ...s };
+    });
+  }
+
+  update(key: string, value: string, expectedModRevision: number): Promise<KeyValue> {
+    return this.enqueue((s) => {
+      checkKey(key);
+      checkValue(key, value);
+      checkRevision('expectedModRevision', expectedModRevision);
+      return { kind: 'update', key, value, expected: expectedModRevision, ...s };
+    });
+  }
+
+  delete(key: string, expectedModRevision?: number): Promise<KeyValue & { deleteRevision: number }> {
+    return this.enqueue((s) => {
+      checkKey(key);
+      if (expectedModRevision !== undefined) checkRevision('expectedModRevision', expectedModRevision);
+      return { kind: 'delete', key, expected: expectedModRevision, ...s };
+    });
+  }
+
+  watch(prefix: string, afterRevision: number, onEvents: WatchHandler, onError: WatchErrorHandler): Watcher {
+    const w = this.hub.create(prefix, typeof afterRevision === 'number' ? afterRevision : 0, onEvents, onError);
+    queueMicrotask(() => {
+      if (w.closed) return;
+      try {
+        this.checkOpen();
+        checkPrefix(prefix);
+        checkRevision('afterRevision', afterRevision);
+      } catch (err) {
+        this.hub.fail(w, unavailable(err));
+        return;
+      }
+      this.replayStep(w, prefixRangeEnd(prefix));
+    });
+    return { close: () => this.hub.close(w) };
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.checkOpen();
+    checkRevision('revision', revision);
+    if (revision > this.rev) {
+      throw new StoreError('FutureRevision', `revision ${revision} is newer than the current revision ${this.rev}`);
+    }
+    if (revision > this.compactRev) {
+      try {
+        this.st.setMeta.run('compact_revision', revision);
+      } catch (err) {
+        throw unavailable(err);
+      }
+      // From now on reads and watches below `revision` fail; the rows go in the background.
+      this.compactRev = revision;
+    }
+    if (this.compactDone < this.compactRev) await this.runCompaction();
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      // Commit what was already accepted, stop background work, end watchers quietly.
+      while (this.queue.length > 0) this.flush();
+      this.closed = true;
+      if (this.autoTimer) clearInterval(this.autoTimer);
+      await this.compaction?.catch(() => {});
+      this.hub.dispatch();
+      this.hub.closeAll();
+      this.db.close();
+    })();
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private checkOpen(): void {
+    if (this.closed || this.closing) throw new StoreError('Unavailable', 'store is closed');
+  }
+
+  private readValue(id: number): string {
+    let v: string | undefined;
+    try {
+      v = this.st.value.get(id);
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (v === undefined) throw new StoreError('Unavailable', `sqlite: row ${id} is missing`);
+    return v;
+  }
+
+  private loadState(): void {
+    const meta = new Map(
+      (this.db.prepare('SELECT k, v FROM meta').raw().all() as [string, number][]).map(([k, v]) => [k, v] as const),
+    );
+    this.compactRev = meta.get('compact_revision') ?? 0;
+    this.compactDone = meta.get('compact_done') ?? 0;
+    const maxId = (this.db.prepare('SELECT MAX(id) FROM kv').pluck().get() as number | null) ?? 0;
+    this.rev = Math.max(maxId, this.compactRev);
+    this.index.clear();
+    const live = this.db
+      .prepare(
+        `SELECT k.name, k.id, k.create_revision
+         FROM (SELECT MAX(id) AS mid, deleted AS d FROM kv GROUP BY name) g CROSS JOIN kv k ON k.id = g.mid
+         WHERE g.d = 0`,
+      )
+      .raw()
+      .iterate() as IterableIterator<[string, number, number]>;
+    for (const [name, id, createRevision] of live) this.index.set(name, { id, createRevision });
+  }
+
+  /** Live keys under prefix strictly after `after` at rev (for ListResult.remaining). */
+  private countAfter(prefix: string, end: string | null, after: string, rev: number): number {
+    let n = 0;
+    if (rev === this.rev) {
+      for (const key of this.index.keys()) {
+        if (key.startsWith(prefix) && compareKeys(key, after) > 0) n++;
+      }
+      return n;
+    }
+    const rows = end === null ? this.st.listAfter.iterate(after, rev) : this.st.listAfterTo.iterate(after, end, rev);
+    for (const r of rows) if (!r[2]) n++;
+    return n;
+  }
+
+  private enqueue<T>(make: (s: Settle) => Op): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.closed || this.closing) {
+        reject(new StoreError('Unavailable', 'store is closed'));
+        return;
+      }
+      let op: Op;
+      try {
+        op = make({ resolve: resolve as (v: never) => void, reject });
+      } catch (err) {
+        reject(unavailable(err));
+        return;
+      }
+      this.queue.push(op);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush(); // reschedules itself while requests remain
+        });
+      }
+    });
+  }
+
+  /** Runs one batch of queued writes in one transaction, then settles each request. */
+  private flush(): void {
+    if (this.queue.length === 0) return;
+    let n = 0;
+    let bytes = 0;
+    while (n < this.queue.length && n < this.maxBatchWrites) {
+      const op = this.queue[n];
+      bytes += op.kind === 'delete' ? 0 : op.value.length;
+      if (n > 0 && bytes > this.maxBatchBytes) break;
+      n++;
+    }
+    const batch = this.queue.length === n ? this.queue : this.queue.slice(0, n);
+    this.queue = this.queue.length === n ? [] : this.queue.slice(n);
+    if (this.queue.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+
+    const overlay = new Map<string, Pending | null>();
+    const rows: [number, string, string, number, number, number][] = [];
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; err: StoreError })[] = [];
+    const events: RevEvent[] = [];
+    const watching = this.hub.size > 0;
+    let rev = this.rev;
+    const currentOf = (key: string): Pending | Latest | null => {
+      const p = overlay.get(key);
+      return p !== undefined ? p : (this.index.get(key) ?? null);
+    };
+    const valueOf = (l: Pending | Latest): string => ('value' in l ? l.value : this.readValue(l.id));
+    const kvOf = (key: string, l: Pending | Latest): KeyValue => ({
+      key,
+      value: valueOf(l),
+      createRevision: l.createRevision,
+      modRevision: l.id,
+    });
+
+    try {
+      for (const op of batch) {
+        const cur = currentOf(op.key);
+        if (op.kind === 'create') {
+          if (cur) {
+            outcomes.push({ ok: false, err: new StoreError('AlreadyExists', `key ${op.key} already exists`, { key: op.key }) });
+            continue;
+          }
+          rev++;
+          rows.push([rev, op.key, op.value, rev, 0, 0]);
+          overlay.set(op.key, { id: rev, createRevision: rev, value: op.value });
+          const kv: KeyValue = { key: op.key, value: op.value, createRevision: rev, modRevision: rev };
+          outcomes.push({ ok: true, value: kv });
+          if (watching) events.push({ rev, event: { type: 'PUT', kv } });
+          continue;
+        }
+        if (!cur) {
+          outcomes.push({ ok: false, err: new StoreError('NotFound', `key ${op.key} not found`, { key: op.key }) });
+          continue;
+        }
+        if (op.expected !== undefined && op.expected !== cur.id) {
+          outcomes.push({
+            ok: false,
+            err: new StoreError('Conflict', `key ${op.key} is at revision ${cur.id}, not ${op.expected}`, {
+              key: op.key,
+              current: kvOf(op.key, cur),
+            }),
+          });
+          continue;
+        }
+        rev++;
+        if (op.kind === 'update') {
+          rows.push([rev, op.key, op.value, cur.createRevision, cur.id, 0]);
+          overlay.set(op.key, { id: rev, createRevision: cur.createRevision, value: op.value });
+          const kv: KeyValue = { key: op.key, value: op.value, createRevision: cur.createRevision, modRevision: rev };
+          outcomes.push({ ok: true, value: kv });
+          if (watching) events.push({ rev, event: { type: 'PUT', kv, prevKv: kvOf(op.key, cur) } });
+        } else {
+          rows.push([rev, op.key, '', cur.createRevision, cur.id, 1]);
+          overlay.set(op.key, null);
+          const prev = kvOf(op.key, cur);
+          outcomes.push({ ok: true, value: { ...prev, deleteRevision: rev } });
+          if (watching) {
+            events.push({
+              rev,
+              event: { type: 'DELETE', kv: { key: op.key, value: '', createRevision: cur.createRevision, modRevision: rev }, prevKv: prev },
+            });
+          }
+        }
+      }
+      if (rows.length > 0) this.commitBatch(rows);
+    } catch (err) {
+      // Nothing of this batch is acknowledged; re-read the file in case the failure left the
+      // connection in a state the index does not describe.
+      const e = unavailable(err);
+      this.log.error('write batch failed', { err: e.message, writes: batch.length });
+      this.counters.refused += batch.length;
+      for (const op of batch) op.reject(e);
+      try {
+        this.loadState();
+      } catch (reloadErr) {
+        this.log.error('could not reload state after a failed batch', { err: String(reloadErr) });
+      }
+      return;
+    }
+
+    if (rows.length > 0) {
+      this.rev = rev;
+      for (const [key, p] of overlay) {
+        if (p === null) this.index.delete(key);
+        else this.index.set(key, { id: p.id, createRevision: p.createRevision });
+      }
+      this.counters.batches++;
+      this.counters.writes += rows.length;
+      if (rows.length > this.counters.maxBatchWrites) this.counters.maxBatchWrites = rows.length;
+    }
+    this.counters.refused += batch.length - rows.length;
+    for (let i = 0; i < batch.length; i++) {
+      const o = outcomes[i];
+      if (o.ok) batch[i].resolve(o.value as never);
+      else batch[i].reject(o.err);
+    }
+    if (watching) this.hub.publish(events);
+  }
+
+  /** Replays one chunk of history to a new watcher; goes live once caught up. */
+  private replayStep(w: HubWatcher, end: string | null): void {
+    if (w.closed) return;
+    if (this.closed) {
+      this.hub.close(w);
+      return;
+    }
+    if (w.pos < this.compactRev) {
+      this.hub.fail(
+        w,
+        new StoreError('Compacted', `revision ${w.pos} has been compacted (compacted to ${this.compactRev})`, {
+          compactRevision: this.compactRev,
+        }),
+      );
+      return;
+    }
+    let rows: RowTuple[];
+    try {
+      rows =
+        end === null
+          ? this.st.replay.all(w.pos, this.rev, w.prefix, this.replayChunk)
+          : this.st.replayTo.all(w.pos, this.rev, w.prefix, end, this.replayChunk);
+    } catch (err) {
+      this.hub.fail(w, unavailable(err));
+      return;
+    }
+    const events: RevEvent[] = rows.map(([id, name, value, createRevision, deleted, pv, pc, pid]) => {
+      const prevKv: KeyValue | undefined =
+        pid > 0 && pv !== null && pc !== null ? { key: name, value: pv, createRevision: pc, modRevision: pid } : undefined;
+      const event: WatchEvent = deleted
+        ? { type: 'DELETE', kv: { key: name, value: '', createRevision, modRevision: id }, prevKv }
+        : prevKv
+          ? { type: 'PUT', kv: { key: name, value, createRevision, modRevision: id }, prevKv }
+          : { type: 'PUT', kv: { key: name, value, createRevision, modRevision: id } };
+      return { rev: id, event };
+    });
+    this.hub.deliver(w, events);
+    if (rows.length < this.replayChunk) {
+      this.hub.goLive(w, this.rev);
+    } else {
+      setImmediate(() => this.replayStep(w, end));
+    }
+  }
+
+  /** Deletes compacted rows slice by slice until compactDone reaches compactRev. */
+  private runCompaction(): Promise<void> {
+    if (this.compaction) return this.compaction;
+    this.compaction = (async () => {
+      try {
+        while (!this.closed && this.compactDone < this.compactRev) {
+          const target = this.compactRev;
+          const started = performance.now();
+          const lo = this.compactDone;
+          const hi = this.st.sliceEnd.get(lo, target, this.sliceRows - 1) ?? target;
+          let deleted = 0;
+          this.db.transaction(() => {
+            deleted = this.st.compactSlice.run(lo, hi, target).changes;
+            this.st.setMeta.run('compact_done', hi);
+          })();
+          this.compactDone = hi;
+          const ms = performance.now() - started;
+          this.counters.compactionSlices++;
+          this.counters.compactionRowsDeleted += deleted;
+          if (ms > this.counters.maxCompactionSliceMs) this.counters.maxCompactionSliceMs = ms;
+          await new Promise<void>((resolve) => setImmediate(resolve)); // let writers in
+        }
+      } catch (err) {
+        this.log.error('compaction failed', { err: String(err) });
+        throw unavailable(err);
+      } finally {
+        this.compaction = null;
+      }
+    })();
+    return this.compaction;
+  }
+}
+
+export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
+  return new SqliteStore(opts);
+}
