@@ -19,6 +19,9 @@
 //   etcd3's own Watcher is not used: it advances its resume revision to the header revision of
 //   every response, including the "created" response and catch-up batches whose header is the
 //   store's current revision, so a reconnect during catch-up would skip events.
+// - compact(rev) is etcd's compaction (physical: waits until the backend dropped the history).
+//   It applies to etcd's whole keyspace, not just this prefix (etcd has no per-prefix
+//   compaction): with several API servers on one etcd, one of them should compact.
 // - compactedRevision(): etcd has no call that returns it cheaply (HashKV does but hashes the
 //   whole database). A range at revision r fails with "compacted" exactly when r < compact
 //   revision, so the store remembers the highest compaction it knows of (its own compact()
@@ -31,6 +34,9 @@
 //   an error after it may have been applied is reported as Unavailable rather than retried,
 //   because a retried CAS would report a false Conflict/AlreadyExists against its own write.
 //   etcd3's global retry policy is therefore replaced by a pass-through one.
+// - Not handled: a member cut off from its peers but still reachable keeps a watch stream open
+//   without events (etcd's Go client sets "hasleader" metadata so the member cancels it;
+//   etcd3 gives no way to add metadata to a stream).
 // - etcd must accept requests as large as MAX_VALUE_BYTES plus the key: run it with
 //   --max-request-bytes of at least 4194304 (its default, 1.5 MiB, rejects large values: those
 //   give ValueTooLarge).

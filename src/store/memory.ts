@@ -1,6 +1,7 @@
 // The memory backend: the store contract on an in-process MVCC log, for unit tests and for
 // embedding without persistence. Every write appends a row to the log; history is kept until
 // compacted, so lists at past revisions and watches from old revisions work as on SQLite/etcd.
+import { WatchHub } from './watch-hub.ts';
 import { StoreError } from './types.ts';
 import type { KeyValue, ListOptions, ListResult, Store, WatchErrorHandler, WatchEvent, WatchHandler, Watcher } from './types.ts';
 import {
@@ -11,9 +12,8 @@ import {
   compareKeys,
   encodeContinue,
   resolveListRevision,
-  WatchHub,
 } from './validate.ts';
-import type { RevEvent } from './validate.ts';
+import type { RevEvent } from './watch-hub.ts';
 import { createLogger } from '../util/log.ts';
 import type { Logger } from '../util/log.ts';
 

@@ -16,6 +16,7 @@
 // Watches are fed in process from committed batches (no polling); a watch from an old revision
 // first replays the log in chunks, then switches to live events without gap or duplicate.
 // Compaction deletes old rows in bounded slices, yielding to writers between slices.
+import { WatchHub } from './watch-hub.ts';
 import Database from 'better-sqlite3';
 import { StoreError } from './types.ts';
 import type { KeyValue, ListOptions, ListResult, Store, WatchErrorHandler, WatchEvent, WatchHandler, Watcher } from './types.ts';
@@ -28,9 +29,8 @@ import {
   encodeContinue,
   prefixRangeEnd,
   resolveListRevision,
-  WatchHub,
 } from './validate.ts';
-import type { HubWatcher, RevEvent } from './validate.ts';
+import type { HubWatcher, RevEvent } from './watch-hub.ts';
 import { createLogger } from '../util/log.ts';
 import type { Logger } from '../util/log.ts';
 
@@ -41,7 +41,7 @@ export interface SqliteStoreOptions {
   /** Background compaction, off by default: every intervalMs, compact to
    *  currentRevision - keepRevisions. */
   autoCompact?: { keepRevisions: number; intervalMs?: number };
-  /** Log rows examined per compaction transaction (default 2,000). */
+  /** Log rows examined per compaction transaction (default 1,000). */
   compactSliceRows?: number;
   /** Most writes per group-commit transaction (default 2,000). */
   maxBatchWrites?: number;
@@ -151,7 +151,7 @@ export class SqliteStore implements Store {
   constructor(opts: SqliteStoreOptions) {
     this.log = opts.logger ?? createLogger('store/sqlite');
     this.hub = new WatchHub((err) => this.log.error('watch handler threw', { err: String(err) }));
-    this.sliceRows = Math.max(1, opts.compactSliceRows ?? 2000);
+    this.sliceRows = Math.max(1, opts.compactSliceRows ?? 1000);
     this.maxBatchWrites = Math.max(1, opts.maxBatchWrites ?? 2000);
     this.maxBatchBytes = Math.max(1, opts.maxBatchBytes ?? 32 * 1024 * 1024);
     this.replayChunk = Math.max(1, opts.replayChunkRows ?? 1000);

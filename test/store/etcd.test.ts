@@ -195,7 +195,7 @@ describe('etcd store across an etcd restart', () => {
     await own?.stop();
   });
 
-  it('a watch reconnects and continues from its last revision; writes fail with Unavailable meanwhile', async () => {
+  it('a watch reconnects and continues from its last revision; calls, and watches out of patience, fail with Unavailable meanwhile', async () => {
     const member = own!.members[0];
     const opts = { endpoints: own!.endpoints, prefix: '/restart/', retryTimeoutMs: 300, logger: silentLogger };
     const s = await openEtcdStore(opts);
@@ -209,9 +209,19 @@ describe('etcd store across an etcd restart', () => {
       for (let i = 0; i < 5; i++) before.push(await writer.create(`k/${i}`, `v${i}`));
       await w.until(() => events.length === 5, 'events before the restart');
 
+      // A watch with a short reconnect budget gives up with Unavailable while etcd is down.
+      const impatient = await openEtcdStore({ ...opts, watchRetryTimeoutMs: 200 });
+      const given: StoreError[] = [];
+      const gw = waiter();
+      impatient.watch('k/', before[4].modRevision, () => {}, (e) => (given.push(e), gw.notify()));
+      await impatient.get('k/0'); // round trip so the watch is up before the stop
+
       await member.stop();
       await rejects(writer.create('k/down', 'x'), 'Unavailable');
       await rejects(s.get('k/0'), 'Unavailable');
+      await gw.until(() => given.length === 1, 'Unavailable on the impatient watch');
+      assert.equal(given[0].code, 'Unavailable');
+      await impatient.close();
       await member.start();
 
       // Writes resume (the endpoint's circuit may still be open for up to a second).

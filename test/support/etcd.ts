@@ -50,6 +50,8 @@ export interface EtcdMember {
   readonly running: boolean;
   /** Stop this member (SIGTERM, then SIGKILL); its data dir is kept so start() can resume it. */
   stop(): Promise<void>;
+  /** Crash this member (SIGKILL, no leadership transfer); its data dir is kept. */
+  kill(): Promise<void>;
   /** Start a stopped member again on the same ports and data dir; resolves once it serves. */
   start(): Promise<void>;
 }
@@ -202,6 +204,13 @@ class Member implements EtcdMember {
       child.kill('SIGKILL');
       await this.exited;
     }
+  }
+
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    child.kill('SIGKILL');
+    await this.exited;
   }
 
   async start(): Promise<void> {
