@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { errors, ApiError } from './errors.ts';
 import type { KubeObject } from '../registry/types.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
-import { duplicateFields, duplicateFieldsYaml, unknownFields } from './fieldvalidation.ts';
+import { checkJsonBody, checkYamlBody, strictBadRequestMessage, type StrictResult } from './fieldvalidation.ts';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -103,7 +103,7 @@ export function fieldValidationMode(query: URLSearchParams): FieldValidation {
 
 export interface DecodedObject {
   obj: KubeObject;
-  /** Warning headers to send (fieldValidation=Warn). */
+  /** Warning texts to send (fieldValidation=Warn). */
   warnings: string[];
 }
 
@@ -111,16 +111,12 @@ export interface DecodedObject {
  * Decode a create/update body into an object, applying field validation against the kind's
  * model. Strict turns unknown/duplicate fields into a 400; Warn into warnings.
  */
-export function decodeObjectBody(buf: Buffer, contentType: string | undefined, modelName: string, mode: FieldValidation): DecodedObject {
+export function decodeObjectBody(buf: Buffer, contentType: string | undefined, def: { kind: string; version: string; modelName: string }, mode: FieldValidation): DecodedObject {
   const type = mediaTypeOf(contentType);
   let value: unknown;
-  const problems: string[] = [];
+  let found: StrictResult = { errors: [], warnings: [] };
   if (type === 'json' || type === 'yaml') {
     value = parseText(buf, type);
-    if (mode !== 'Ignore') {
-      const dups = type === 'json' ? duplicateFields(buf.toString('utf8')) : duplicateFieldsYaml(buf.toString('utf8'));
-      for (const d of dups) problems.push(`duplicate field "${d}"`);
-    }
   } else if (type === 'protobuf') {
     try {
       value = decodeKubernetesProtobuf(buf);
@@ -133,21 +129,15 @@ export function decodeObjectBody(buf: Buffer, contentType: string | undefined, m
     throw errors.unsupportedMediaType(contentType ?? '');
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw errors.badRequest('the request body must be a JSON or YAML object');
+    throw errors.badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: the request body must be a JSON or YAML object`);
   }
   const obj = value as KubeObject;
+  if (mode !== 'Ignore') {
+    if (type === 'json') found = checkJsonBody(buf.toString('utf8'), def.modelName);
+    else if (type === 'yaml') found = checkYamlBody(buf.toString('utf8'), obj, def.modelName);
+  }
   if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
   if (typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) throw errors.badRequest('metadata must be an object');
-  if (mode !== 'Ignore' && type !== 'protobuf') {
-    for (const u of unknownFields(obj, modelName)) problems.push(`unknown field "${u}"`);
-  }
-  return { obj, warnings: checkProblems(problems, mode) };
-}
-
-export function checkProblems(problems: string[], mode: FieldValidation): string[] {
-  if (problems.length === 0 || mode === 'Ignore') return [];
-  if (mode === 'Strict') {
-    throw new ApiError(400, 'BadRequest', `strict decoding error: ${problems.join(', ')}`);
-  }
-  return problems;
+  if (found.errors.length > 0 && mode === 'Strict') throw errors.badRequest(strictBadRequestMessage(def.kind, def.version, found.errors));
+  return { obj, warnings: mode === 'Warn' ? found.warnings : [] };
 }

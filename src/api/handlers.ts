@@ -15,6 +15,7 @@ import { stampTypeMeta, rfc3339 } from './meta.ts';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, serverSideApply, strategicMergeSupported, PatchError } from './patch/index.ts';
 import { scaleOf, applyScale } from './scale.ts';
 import { labelSelectorString } from '../registry/validation.ts';
+import { checkJsonPatch, checkMergePatch, strictPatchInvalid } from './fieldvalidation.ts';
 
 export interface HandlerContext extends ResourceContext {
   cache: WatchCache;
@@ -103,7 +104,7 @@ export async function handleResource(
     case 'create': {
       const mode = fieldValidationMode(query);
       const buf = await readBody(req);
-      const { obj, warnings } = decodeObjectBody(buf, req.headers['content-type'], def.modelName, mode);
+      const { obj, warnings } = decodeObjectBody(buf, req.headers['content-type'], def, mode);
       const opts: WriteOptions = { dryRun: dryRunOf(query), fieldManager: fieldManagerOf(req, query, 'unknown') };
       const created = await createObject(ctx, def, ns, obj, opts);
       return { code: 201, body: render(def, created, req, query), warnings };
@@ -111,14 +112,14 @@ export async function handleResource(
     case 'update': {
       const mode = fieldValidationMode(query);
       const buf = await readBody(req);
-      const { obj, warnings } = decodeObjectBody(buf, req.headers['content-type'], def.modelName, mode);
+      const { obj, warnings } = decodeObjectBody(buf, req.headers['content-type'], def, mode);
       const opts = { dryRun: dryRunOf(query), fieldManager: fieldManagerOf(req, query, 'unknown'), createIfMissing: def.allowCreateOnUpdate === true };
       const r = await updateObject(ctx, def, ns, ri.name!, () => obj, opts);
       return { code: r.created ? 201 : 200, body: render(def, r.obj, req, query), warnings };
     }
     case 'patch': {
       const r = await patchResource(ctx, def, ns, ri.name!, req, query, undefined);
-      return { code: r.created ? 201 : 200, body: render(def, r.obj, req, query) };
+      return { code: r.created ? 201 : 200, body: render(def, r.obj, req, query), warnings: r.warnings };
     }
     case 'delete': {
       const buf = await readBody(req);
@@ -150,7 +151,8 @@ async function patchResource(
   const type = mediaTypeOf(req.headers['content-type']);
   const buf = await readBody(req);
   const dryRun = dryRunOf(query);
-  fieldValidationMode(query);
+  const mode = fieldValidationMode(query);
+  const warnings: string[] = [];
   const force = query.get('force') === 'true';
   if (type === 'apply-yaml') {
     const manager = query.get('fieldManager');
@@ -175,7 +177,7 @@ async function patchResource(
         }
       },
       { dryRun, fieldManager: manager, subresource, createIfMissing: subresource === undefined, applied: true },
-    );
+    ).then((r) => ({ ...r, warnings }));
   }
   let patch: unknown;
   if (type === 'json-patch' || type === 'merge-patch' || type === 'strategic-merge-patch') patch = parseText(buf, 'json');
@@ -196,13 +198,22 @@ async function patchResource(
         else if (type === 'merge-patch') out = applyMergePatch(cur, patch);
         else out = applyStrategicMergePatch(cur, patch, def.modelName);
         if (!out || typeof out !== 'object' || Array.isArray(out)) throw errors.badRequest('the patch result is not an object');
+        if (mode !== 'Ignore') {
+          const text = buf.toString('utf8');
+          const found = type === 'json-patch' ? checkJsonPatch(text, out, def.modelName) : checkMergePatch(text, out, def.modelName);
+          if (found.errors.length > 0 && mode === 'Strict') {
+            const inv = strictPatchInvalid(JSON.stringify(out), found.errors);
+            throw new ApiError(422, 'Invalid', inv.message, { causes: inv.causes });
+          }
+          if (mode === 'Warn') warnings.splice(0, warnings.length, ...found.warnings);
+        }
         return out as KubeObject;
       } catch (e) {
         throw patchErrorToApi(e, def, name);
       }
     },
     { dryRun, fieldManager: manager, subresource },
-  );
+  ).then((r) => ({ ...r, warnings }));
 }
 
 function patchErrorToApi(e: unknown, def: ResourceDef, name: string): ApiError {
@@ -224,7 +235,7 @@ async function handleSubresource(ctx: HandlerContext, def: ResourceDef, ri: Reso
       case 'get':
         return { code: 200, body: render(def, (await getObject(ctx, def, ns, name)).obj, req, query) };
       case 'update': {
-        const { obj, warnings } = decodeObjectBody(await readBody(req), req.headers['content-type'], def.modelName, fieldValidationMode(query));
+        const { obj, warnings } = decodeObjectBody(await readBody(req), req.headers['content-type'], def, fieldValidationMode(query));
         const r = await updateObject(ctx, def, ns, name, () => obj, { dryRun: dryRun(), fieldManager: fieldManagerOf(req, query, 'unknown'), subresource: 'status' });
         return { code: 200, body: render(def, r.obj, req, query), warnings };
       }

@@ -83,12 +83,13 @@ export function validateObjectMeta(def: ResourceDef, meta: ObjectMeta | undefine
 }
 
 /** Server-owned metadata on create. */
-export function prepareMetaForCreate(obj: KubeObject, now: Date): void {
+export function prepareMetaForCreate(def: ResourceDef, obj: KubeObject, now: Date): void {
   const m = obj.metadata;
   if (!m.name && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
   m.uid = randomUUID();
   m.creationTimestamp = rfc3339(now);
-  m.generation = 1;
+  if ((def.generationFields ?? []).length > 0) m.generation = 1;
+  else delete m.generation;
   delete m.resourceVersion;
   delete m.deletionTimestamp;
   delete m.deletionGracePeriodSeconds;
@@ -115,7 +116,13 @@ export function preserveMetaOnUpdate(obj: KubeObject, old: KubeObject): void {
 
 /** Bump generation when any of the def's generation fields changed. */
 export function bumpGeneration(def: ResourceDef, obj: KubeObject, old: KubeObject): void {
-  const fields = def.generationFields ?? ['spec'];
+  const fields = def.generationFields ?? [];
+  if (fields.length === 0) {
+    // Kinds without a generation (leases, events …) never get one.
+    if (old.metadata.generation === undefined) delete obj.metadata.generation;
+    else obj.metadata.generation = old.metadata.generation;
+    return;
+  }
   const changed = fields.some((f) => JSON.stringify(obj[f]) !== JSON.stringify(old[f]));
   const base = typeof old.metadata.generation === 'number' ? old.metadata.generation : 1;
   obj.metadata.generation = changed ? base + 1 : base;

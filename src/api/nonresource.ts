@@ -13,7 +13,7 @@ import {
   versionInfo,
   wantsAggregatedDiscovery,
 } from './discovery.ts';
-import { openapiV3Document, openapiV3Index } from './openapi.ts';
+import { openapiV3DocumentForPath, openapiV3Index } from './openapi.ts';
 
 export interface NonResourceReply {
   code: number;
@@ -41,7 +41,9 @@ export async function serveNonResource(req: IncomingMessage, path: string, regis
       if (wantsAggregatedDiscovery(req.headers.accept)) return { code: 200, body: aggregatedDiscovery(defs, 'apis'), contentType: AGGREGATED_DISCOVERY_CONTENT_TYPE };
       return { code: 200, body: apiGroupList(defs) };
     case '/api/v1':
-      return { code: 200, body: apiResourceList(defs, '', 'v1') };
+      return { code: 200, body: apiResourceList(defs, '', 'v1') ?? {} };
+    case '/openapi/v2':
+      throw notFound();
     case '/openapi/v3':
       return { code: 200, body: openapiV3Index(defs) };
     case '/':
@@ -55,14 +57,14 @@ export async function serveNonResource(req: IncomingMessage, path: string, regis
   }
   m = path.match(/^\/apis\/([^/]+)\/([^/]+)$/);
   if (m) {
-    if (!registry.servesGroupVersion(m[1], m[2])) throw notFound();
-    return { code: 200, body: apiResourceList(defs, m[1], m[2]) };
+    const list = apiResourceList(defs, m[1], m[2]);
+    if (!list) throw notFound();
+    return { code: 200, body: list };
   }
-  m = path.match(/^\/openapi\/v3\/(api\/v1|apis\/([^/]+)\/([^/]+))$/);
-  if (m) {
-    const doc = m[1] === 'api/v1' ? openapiV3Document(defs, '', 'v1') : openapiV3Document(defs, m[2], m[3]);
+  if (path.startsWith('/openapi/v3/')) {
+    const doc = openapiV3DocumentForPath(defs, path);
     if (!doc) throw notFound();
-    return { code: 200, body: doc };
+    return { code: 200, body: doc.json };
   }
   throw notFound();
 }

@@ -77,6 +77,7 @@ function validateAll(def: ResourceDef, obj: KubeObject, old?: KubeObject, subres
     if (def.validateStatus && old) causes.push(...def.validateStatus(obj, old));
   } else {
     if (def.validate) causes.push(...def.validate(obj));
+    if (!old && def.validateCreate) causes.push(...def.validateCreate(obj));
     // A binding only sets spec.nodeName, which ordinary pod updates may not change.
     if (old && def.validateUpdate && subresource !== 'binding') causes.push(...def.validateUpdate(obj, old));
   }
@@ -94,7 +95,7 @@ export async function createObject(ctx: ResourceContext, def: ResourceDef, ns: s
   checkTypeMeta(def, obj);
   checkNamespace(def, obj, ns);
   sanitizeManagedFields(obj);
-  prepareMetaForCreate(obj, ctx.now());
+  prepareMetaForCreate(def, obj, ctx.now());
   stampTypeMeta(def, obj);
   if (def.subresources?.status && def.kind !== 'Node') delete obj.status;
   def.defaults?.(obj);
@@ -210,6 +211,7 @@ function applyUpdateSemantics(def: ResourceDef, desired: KubeObject, current: Ku
     }
     stampTypeMeta(def, next);
     def.defaults?.(next);
+    if (opts.subresource === undefined) def.prepareForUpdate?.(next, current);
   }
   validateAll(def, next, current, opts.subresource);
   if (opts.subresource !== 'status') bumpGeneration(def, next, current);

@@ -15,6 +15,7 @@ import { NamespaceLifecycle } from './namespaces.ts';
 import type { Authenticator, UserInfo } from './auth.ts';
 import { serveNonResource } from './nonresource.ts';
 import { readBody, parseText } from './body.ts';
+import { warningHeaderValue } from './fieldvalidation.ts';
 
 export interface ApiServerOptions {
   store: Store;
@@ -97,7 +98,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         else void lifecycle.resume();
       }
       if (reply) {
-        if (reply.warnings?.length) res.setHeader('Warning', reply.warnings.map((w) => `299 - ${JSON.stringify(w)}`));
+        if (reply.warnings?.length) res.setHeader('Warning', reply.warnings.map(warningHeaderValue));
         sendReply(res, reply.code, reply.body, reply.contentType);
       }
     } catch (e) {

@@ -41,13 +41,13 @@ export function partialObject(obj: KubeObject): KubeObject {
 
 export function columnDefinitions(def: ResourceDef): Record<string, unknown>[] {
   return [
-    { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
+    ...(def.omitNameColumn ? [] : [{ name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 }]),
     ...def.columns.map((c) => ({ name: c.name, type: c.type === 'date' ? 'string' : c.type, format: c.format ?? (c.type === 'date' ? 'date' : ''), description: c.description ?? '', priority: c.priority })),
   ];
 }
 
 export function tableRow(def: ResourceDef, obj: KubeObject, include: IncludeObject): Record<string, unknown> {
-  const cells: unknown[] = [obj.metadata.name ?? ''];
+  const cells: unknown[] = def.omitNameColumn ? [] : [def.nameCell ? def.nameCell(obj) : obj.metadata.name ?? ''];
   for (const c of def.columns) {
     let v: unknown;
     try {

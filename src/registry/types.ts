@@ -112,15 +112,24 @@ export interface ResourceDef {
   prepareForCreate?(obj: KubeObject): void;
   /** Kind-specific validation of a whole object (metadata basics are checked generically). */
   validate?(obj: KubeObject): FieldCause[];
+  /** Extra checks only on create; validate() runs as well. */
+  validateCreate?(obj: KubeObject): FieldCause[];
+  /** Adjust an update of the main resource before validation (e.g. bump an annotation). */
+  prepareForUpdate?(obj: KubeObject, old: KubeObject): void;
   /** Extra checks on update (immutable fields …); validate() runs as well. */
   validateUpdate?(obj: KubeObject, old: KubeObject): FieldCause[];
   /** Checks on a status-subresource write. */
   validateStatus?(obj: KubeObject, old: KubeObject): FieldCause[];
-  /** The fields whose change bumps metadata.generation. Default: ['spec']. */
+  /** The fields whose change bumps metadata.generation. Kinds that leave it out (or give [])
+   *  have no generation, as in Kubernetes (ConfigMaps, Pods, Services …). */
   generationFields?: string[];
-  /** Printer columns for Tables (NAME is added first automatically; AGE is listed explicitly
-   *  where Kubernetes prints it). */
+  /** Printer columns for Tables (NAME is added first automatically unless omitNameColumn;
+   *  AGE is listed explicitly where Kubernetes prints it). */
   columns: PrinterColumn[];
+  /** The NAME cell, when Kubernetes prints more than the name (e.g. `standard (default)`). */
+  nameCell?(obj: KubeObject): string;
+  /** The kind's columns place Name themselves (events print it last, wide only). */
+  omitNameColumn?: boolean;
   /** Field-selector attributes beyond metadata.name and metadata.namespace. */
   fieldSelectors?: Record<string, (obj: KubeObject) => string>;
   /** Default propagationPolicy when a DELETE names none (Kubernetes: Background for most). */
