@@ -500,10 +500,10 @@ function validateStatefulSetStatus(obj: KubeObject, old: KubeObject): FieldCause
   const replicas = num(status.replicas);
   const msg = 'cannot be greater than status.replicas';
   for (const k of ['readyReplicas', 'currentReplicas', 'updatedReplicas', 'availableReplicas']) {
-    if (num(status[k]) > replicas) out.push(invalid(`status.${k}`, status[k], msg));
+    if (num(status[k]) > replicas) out.push(invalid(`status.${k}`, num(status[k]), msg));
   }
   if (num(status.availableReplicas) > num(status.readyReplicas)) {
-    out.push(invalid('status.availableReplicas', status.availableReplicas, 'cannot be greater than status.readyReplicas'));
+    out.push(invalid('status.availableReplicas', num(status.availableReplicas), 'cannot be greater than status.readyReplicas'));
   }
   out.push(...collisionCountCauses(status, asRecord(old.status)));
   return out;
@@ -526,6 +526,7 @@ export const statefulsets: ResourceDef = {
   // Pods are named <set>-<ordinal> and must be DNS labels, so the set's name must be one too.
   nameRule: 'dns1123Label',
   modelName: 'V1StatefulSet',
+  generationFields: ['spec'],
   defaults: defaultStatefulSet,
   prepareForCreate: prepareStatefulSetForCreate,
   validate: validateStatefulSet,
