@@ -141,3 +141,19 @@ export function decodeObjectBody(buf: Buffer, contentType: string | undefined, d
   if (found.errors.length > 0 && mode === 'Strict') throw errors.badRequest(strictBadRequestMessage(def.kind, def.version, found.errors));
   return { obj, warnings: mode === 'Warn' ? found.warnings : [] };
 }
+
+/** Decode any supported request body (JSON, YAML or Kubernetes protobuf) without field checks. */
+export function parseAnyBody(buf: Buffer, contentType: string | undefined): unknown {
+  const type = mediaTypeOf(contentType);
+  if (type === 'protobuf') {
+    try {
+      return decodeKubernetesProtobuf(buf);
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (code === 415) throw new ApiError(415, 'UnsupportedMediaType', (e as Error).message);
+      throw errors.badRequest(`protobuf: ${(e as Error).message}`);
+    }
+  }
+  if (buf.length === 0) return undefined;
+  return parseText(buf, type === 'yaml' ? 'yaml' : 'json');
+}

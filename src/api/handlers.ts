@@ -4,7 +4,7 @@ import type { KubeObject, ResourceDef } from '../registry/types.ts';
 import { apiVersionOf } from '../registry/types.ts';
 import type { ResourceRequest } from './requestinfo.ts';
 import { errors, ApiError, successStatus } from './errors.ts';
-import { decodeObjectBody, fieldValidationMode, mediaTypeOf, parseText, readBody } from './body.ts';
+import { decodeObjectBody, fieldValidationMode, mediaTypeOf, parseAnyBody, parseText, readBody } from './body.ts';
 import { createObject, getObject, updateObject, type ResourceContext, type WriteOptions } from './resources.ts';
 import { deleteCollection, deleteObject, parseDeleteOptions } from './delete.ts';
 import { listObjects } from './list.ts';
@@ -123,8 +123,7 @@ export async function handleResource(
     }
     case 'delete': {
       const buf = await readBody(req);
-      const body = buf.length > 0 ? parseText(buf, mediaTypeOf(req.headers['content-type']) === 'yaml' ? 'yaml' : 'json') : undefined;
-      const opts = parseDeleteOptions(body, query);
+      const opts = parseDeleteOptions(parseAnyBody(buf, req.headers['content-type']), query);
       const r = await deleteObject(ctx, def, ns, ri.name!, opts);
       return { code: r.deleted ? 200 : 202, body: render(def, r.obj, req, query) };
     }
@@ -282,7 +281,7 @@ async function handleSubresource(ctx: HandlerContext, def: ResourceDef, ri: Reso
     }
   }
   if (sub === 'binding' && def.kind === 'Pod' && ri.verb === 'create') {
-    const body = parseText(await readBody(req), 'json') as { target?: { name?: string; kind?: string }; metadata?: { name?: string } };
+    const body = parseAnyBody(await readBody(req), req.headers['content-type']) as { target?: { name?: string; kind?: string }; metadata?: { name?: string } } | undefined;
     const node = body?.target?.name;
     if (!node) throw errors.invalid('', 'Binding', name, [{ reason: 'FieldValueRequired', field: 'target.name', message: 'Required value' }]);
     await updateObject(
@@ -308,7 +307,7 @@ async function handleSubresource(ctx: HandlerContext, def: ResourceDef, ri: Reso
     return { code: 201, body: successStatus() };
   }
   if (sub === 'eviction' && def.kind === 'Pod' && ri.verb === 'create') {
-    const body = parseText(await readBody(req), 'json') as { deleteOptions?: unknown };
+    const body = parseAnyBody(await readBody(req), req.headers['content-type']) as { deleteOptions?: unknown } | undefined;
     const opts = parseDeleteOptions(body?.deleteOptions, new URLSearchParams());
     if (dryRun()) opts.dryRun = true;
     await deleteObject(ctx, def, ns, name, opts);

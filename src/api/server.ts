@@ -14,7 +14,7 @@ import { handleResource, type HandlerContext } from './handlers.ts';
 import { NamespaceLifecycle } from './namespaces.ts';
 import type { Authenticator, UserInfo } from './auth.ts';
 import { serveNonResource } from './nonresource.ts';
-import { readBody, parseText } from './body.ts';
+import { readBody, parseAnyBody } from './body.ts';
 import { warningHeaderValue } from './fieldvalidation.ts';
 
 export interface ApiServerOptions {
@@ -76,7 +76,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       }
       if (isReviewPath(ri.group, ri.resource)) {
         if (ri.verb !== 'create') throw errors.methodNotAllowed();
-        const body = parseText(await readBody(req), 'json');
+        const body = parseAnyBody(await readBody(req), req.headers['content-type']);
         return sendReply(res, 201, reviewResponse(ri.resource, body, user));
       }
       const def = registry.lookup(ri.group, ri.version, ri.resource);
@@ -112,13 +112,19 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.bind, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.bind, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    lifecycle.stop();
+    cache.stop();
+    throw e;
+  }
   const port = (server.address() as AddressInfo).port;
   const host = opts.bind.includes(':') ? `[${opts.bind}]` : opts.bind === '0.0.0.0' ? '127.0.0.1' : opts.bind;
   const url = `https://${host}:${port}`;

@@ -1,0 +1,157 @@
+// `kennel up` and `kennel server`: bring up the data dir, the PKI, the store and the API server,
+// write the kubeconfig, and stop everything in reverse order. Components are a list so that
+// later ones (controllers, scheduler, DNS, the local node agent) slot in without new plumbing.
+import { promises as fs } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { ensureClusterPki, writeKubeconfig, PkiError, type ClusterPki } from '../api/pki.ts';
+import { adminUser, createTokenAuthenticator } from '../api/auth.ts';
+// The API server and the store are loaded when first used (not at import), so the CLI answers
+// --help and bad flags without loading them, and tests can inject their own.
+import type { ApiServer, ApiServerOptions } from '../api/server.ts';
+import type { StoreOptions } from '../store/index.ts';
+import { isStoreError, type Store } from '../store/types.ts';
+import { createLogger, type Logger } from '../util/log.ts';
+import type { ControlPlaneOptions } from './args.ts';
+
+/** Something started that must be stopped on shutdown. */
+export interface Component {
+  name: string;
+  stop(): Promise<void>;
+}
+
+export interface ControlPlaneDeps {
+  openStore: (opts: StoreOptions) => Promise<Store>;
+  startApiServer: (opts: ApiServerOptions) => Promise<ApiServer>;
+  logger: Logger;
+  /** Where the two human lines go (stdout). */
+  print: (line: string) => void;
+}
+
+export interface RunningControlPlane {
+  url: string;
+  port: number;
+  kubeconfigPath: string;
+  joinToken: string;
+  pki: ClusterPki;
+  components: readonly Component[];
+  /** Stops every component, last started first. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** Startup failed for a reason the user can act on; the message is one line. */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+const UNSPECIFIED = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0', '']);
+
+/** The URL clients use: the bind address, or loopback when bound to every address. */
+export function clientUrl(bind: string, port: number): string {
+  const host = UNSPECIFIED.has(bind) ? '127.0.0.1' : bind;
+  return `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+/** One line for a startup failure (a port in use, a data dir that cannot be written …). */
+export function describeStartupError(err: unknown, opts: ControlPlaneOptions): string {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  const where = `${opts.bind}:${opts.port}`;
+  switch (e?.code) {
+    case 'EADDRINUSE':
+      return `port ${opts.port} on ${opts.bind} is already in use (another kennel or Kubernetes API server?); stop it or choose another with --port`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: ${opts.bind} is not an address of this machine; choose another with --bind`;
+    case 'EACCES':
+    case 'EPERM':
+      if (e.syscall === 'listen' || e.syscall === 'bind') {
+        return `not allowed to listen on ${where} (ports below 1024 need root); choose another with --port`;
+      }
+      return `permission denied: ${e.path ?? e.message}; choose a writable --data-dir or run as a user who may write it`;
+    case 'ENOTDIR':
+    case 'EROFS':
+    case 'ENOSPC':
+      return `cannot write the data dir ${opts.dataDir}: ${e.message}`;
+  }
+  if (err instanceof StartupError || err instanceof PkiError) return err.message;
+  if (isStoreError(err)) {
+    const backend = opts.store.backend === 'etcd' ? `etcd at ${opts.store.endpoints.join(',')}` : `the sqlite store ${opts.store.path}`;
+    return `cannot open ${backend}: ${err.message}`;
+  }
+  return (err as Error)?.message ?? String(err);
+}
+
+/**
+ * Starts the control plane described by opts. On failure everything started so far is stopped
+ * again and the error is rethrown (describeStartupError turns it into the line to print).
+ */
+export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial<ControlPlaneDeps> = {}): Promise<RunningControlPlane> {
+  const log = deps.logger ?? createLogger('kennel');
+  const openStore = deps.openStore ?? (async (o: StoreOptions) => (await import('../store/index.ts')).openStore(o));
+  const startApiServer = deps.startApiServer ?? (async (o: ApiServerOptions) => (await import('../api/server.ts')).startApiServer(o));
+  const print = deps.print ?? ((line: string) => process.stdout.write(line + '\n'));
+
+  const components: Component[] = [];
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      for (const c of [...components].reverse()) {
+        try {
+          await c.stop();
+          log.child(c.name).info('stopped');
+        } catch (err) {
+          log.child(c.name).error('stop failed', { error: (err as Error).message });
+        }
+      }
+    })();
+    return stopping;
+  };
+
+  try {
+    await fs.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+    const bindHost = UNSPECIFIED.has(opts.bind) ? [] : [opts.bind];
+    const pki = await ensureClusterPki(opts.dataDir, {
+      hosts: bindHost.filter((h) => !isIP(h)),
+      ips: bindHost.filter((h) => isIP(h)),
+    });
+    if (pki.issued.length) log.info('issued certificates', { issued: pki.issued, dir: pki.dir });
+
+    // 1. The store.
+    const storeLog = log.child('store');
+    const store = await openStore(
+      opts.store.backend === 'sqlite'
+        ? { backend: 'sqlite', path: opts.store.path, logger: storeLog }
+        : { backend: 'etcd', endpoints: opts.store.endpoints, ...(opts.store.prefix ? { prefix: opts.store.prefix } : {}), logger: storeLog },
+    );
+    components.push({ name: 'store', stop: () => store.close() });
+
+    // 2. The API server.
+    const authenticator = createTokenAuthenticator(new Map([[pki.adminToken, adminUser()]]));
+    const server = await startApiServer({
+      store,
+      bind: opts.bind,
+      port: opts.port,
+      tls: pki.tls,
+      authenticator,
+      logger: log.child('apiserver'),
+    });
+    components.push({ name: 'apiserver', stop: () => server.close() });
+
+    // 3. Later issues add their components here, in start order (stopped in reverse):
+    //    controllers and the scheduler (API clients of `server`), the cluster DNS
+    //    (opts.dnsListen), and for `kennel up` the local node agent (opts.runtime).
+
+    const url = clientUrl(opts.bind, server.port);
+    const kubeconfigPath = join(opts.dataDir, 'kubeconfig');
+    await writeKubeconfig(kubeconfigPath, { server: url, caPem: pki.ca.certPem, token: pki.adminToken });
+    log.info('kennel is up', { url, dataDir: opts.dataDir, store: opts.store.backend, kubeconfig: kubeconfigPath });
+    print(`kennel API server is up at ${url}; kubeconfig: ${kubeconfigPath} (export KUBECONFIG=${kubeconfigPath})`);
+    print(`join token (for kennel agent --token): ${pki.joinToken}`);
+    return { url, port: server.port, kubeconfigPath, joinToken: pki.joinToken, pki, components, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
