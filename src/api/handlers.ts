@@ -114,7 +114,7 @@ export async function handleResource(
       const buf = await readBody(req);
       const { obj, warnings } = decodeObjectBody(buf, req.headers['content-type'], def, mode);
       const opts = { dryRun: dryRunOf(query), fieldManager: fieldManagerOf(req, query, 'unknown'), createIfMissing: def.allowCreateOnUpdate === true };
-      const r = await updateObject(ctx, def, ns, ri.name!, () => obj, opts);
+      const r = await updateObject(ctx, def, ns, ri.name!, () => structuredClone(obj), opts);
       return { code: r.created ? 201 : 200, body: render(def, r.obj, req, query), warnings };
     }
     case 'patch': {
@@ -235,7 +235,7 @@ async function handleSubresource(ctx: HandlerContext, def: ResourceDef, ri: Reso
         return { code: 200, body: render(def, (await getObject(ctx, def, ns, name)).obj, req, query) };
       case 'update': {
         const { obj, warnings } = decodeObjectBody(await readBody(req), req.headers['content-type'], def, fieldValidationMode(query));
-        const r = await updateObject(ctx, def, ns, name, () => obj, { dryRun: dryRun(), fieldManager: fieldManagerOf(req, query, 'unknown'), subresource: 'status' });
+        const r = await updateObject(ctx, def, ns, name, () => structuredClone(obj), { dryRun: dryRun(), fieldManager: fieldManagerOf(req, query, 'unknown'), subresource: 'status' });
         return { code: 200, body: render(def, r.obj, req, query), warnings };
       }
       case 'patch': {

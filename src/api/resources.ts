@@ -123,8 +123,8 @@ export interface UpdateResult {
 
 /**
  * The guaranteed-update loop: read, let `mutate` produce the desired object, apply the
- * generic semantics, compare-and-swap; retried on conflicts unless the client pinned a
- * resourceVersion. `current` is null when the object does not exist (mutate may then ask
+ * generic semantics, compare-and-swap; retried on conflicts (a client-pinned resourceVersion
+ * then no longer matches and the client gets 409). `current` is null when the object does not exist (mutate may then ask
  * to create it by returning an object, if the def or the patch type allows it).
  */
 export async function updateObject(
@@ -151,11 +151,10 @@ export async function updateObject(
       return { obj: created, created: true };
     }
     const current = stampTypeMeta(def, found.obj);
-    // The mutation sees the current object without its resourceVersion, so a resourceVersion in
-    // the result is one the client asked for (a precondition), never the one it was read at.
-    const base = deepClone(current);
-    delete base.metadata.resourceVersion;
-    const desired = await mutate(base);
+    // A resourceVersion in the result is a precondition: the client's own (PUT body, patch) or,
+    // for a patch that leaves it alone, the one just read. Either way it must match the stored
+    // one; on a lost compare-and-swap the loop reads again and re-checks.
+    const desired = await mutate(deepClone(current));
     checkTypeMeta(def, desired);
     if (!desired.metadata || typeof desired.metadata !== 'object') throw errors.badRequest('metadata must be an object');
     if (desired.metadata.name !== undefined && desired.metadata.name !== name) {
@@ -181,7 +180,7 @@ export async function updateObject(
       }
       return { obj, created: false };
     } catch (e) {
-      if (isStoreError(e, 'Conflict') && !pinned && attempt < MAX_RETRIES) continue;
+      if (isStoreError(e, 'Conflict') && attempt < MAX_RETRIES) continue;
       if (isStoreError(e, 'NotFound') && attempt < MAX_RETRIES) continue;
       throw toApiError(e, ctxOf(def, name));
     }

@@ -6,7 +6,7 @@
 //   application/strategic-merge-patch+json → applyStrategicMergePatch (415 via
 //                                            strategicMergeUnsupported() when
 //                                            !strategicMergeSupported(modelName))
-//   application/apply-patch+yaml (and +cbor) → serverSideApply (body parsed from YAML first)
+//   application/apply-patch+yaml           → parseApplyPatch, then serverSideApply
 // Every other write (create, update, the three patch types) → trackUpdate on the final object.
 export { PatchError, strategicMergeUnsupported } from './errors.ts';
 export type { PatchCause, PatchErrorReason } from './errors.ts';
@@ -20,5 +20,6 @@ export {
   MAX_UPDATE_MANAGERS,
 } from './managed.ts';
 export type { ServerSideApplyOptions, TrackUpdateOptions } from './managed.ts';
+export { parseApplyPatch } from './apply-body.ts';
 export { FIELD_STRATEGIES, ATOMIC_STRUCTS } from './strategies.ts';
 export type { FieldStrategy, PatchStrategy } from './strategies.ts';

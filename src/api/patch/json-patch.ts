@@ -7,7 +7,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import { PatchError, badRequest, unprocessable } from './errors.ts';
-import { clone, isObject, type JsonObject } from './json.ts';
+import { clone, getOwn, isObject, setKey, type JsonObject } from './json.ts';
 
 const { applyPatch, JsonPatchError } = fastJsonPatch;
 
@@ -92,7 +92,7 @@ function mergeInto(target: unknown, patch: unknown): unknown {
   const out: JsonObject = isObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = mergeInto(out[k], v);
+    else setKey(out, k, mergeInto(getOwn(out, k), v));
   }
   return out;
 }

@@ -38,3 +38,17 @@ export function goString(v: unknown): string {
   }
   return String(v);
 }
+
+/** `obj[key] = value` that stores `__proto__` as an ordinary key instead of a prototype. */
+export function setKey(obj: JsonObject, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    obj[key] = value;
+  }
+}
+
+/** `obj[key]` for own properties only (never `Object.prototype` through `__proto__`). */
+export function getOwn(obj: JsonObject, key: string): unknown {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}

@@ -137,9 +137,14 @@ function capUpdateManagers(managed: Map<string, Entry>): void {
   else managed.set(key, ancient);
 }
 
+/** A shallow copy of `obj` without metadata.managedFields (the rest is shared, not copied). */
 function withoutManagedFields(obj: KubeObject): JsonObject {
-  const out = clone(obj) as JsonObject;
-  if (isObject(out.metadata)) delete out.metadata.managedFields;
+  const out: JsonObject = { ...obj };
+  if (isObject(out.metadata) && 'managedFields' in out.metadata) {
+    const meta = { ...out.metadata };
+    delete meta.managedFields;
+    out.metadata = meta;
+  }
   return out;
 }
 
@@ -193,7 +198,7 @@ export interface TrackUpdateOptions {
 
 /**
  * Records a create/update/patch in `updated.metadata.managedFields` and returns the object with
- * them. The entries start from those the update carries (a client may rewrite managedFields;
+ * them (a new top-level object and metadata; the rest is shared with `updated`, never `old`). The entries start from those the update carries (a client may rewrite managedFields;
  * exactly `[{}]` strips them) or, if it carries none (or writes a subresource), the old object's. As in
  * Kubernetes, an existing object without managedFields stays untracked until its first apply.
  */
@@ -318,7 +323,8 @@ export function serverSideApply(opts: ServerSideApplyOptions): { object: KubeObj
   const configSet = stripIgnored(toFieldSet(config, t, true), subresource);
 
   const managed = decodeManaged(live?.metadata?.managedFields);
-  const liveVal: JsonObject | null = live ? withoutManagedFields(live) : null;
+  // A private copy: the result is built from it and must not share structure with `live`.
+  const liveVal: JsonObject | null = live ? clone(withoutManagedFields(live)) : null;
   const zero = zeroObject(modelName);
   if (liveVal && managed.size === 0) {
     const cmp = compareValues(zero, liveVal, t);

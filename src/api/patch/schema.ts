@@ -109,11 +109,16 @@ export function modelFields(name: string): Map<string, FieldInfo> | undefined {
   return fields;
 }
 
+const rootCache = new Map<string, TypeRef>();
+
 /** The root type of a kind's model; `deduced` when client-node has no such model. */
 export function rootType(modelName: string): TypeRef {
-  return modelExists(modelName)
-    ? { kind: 'struct', model: modelName, atomic: false }
-    : DEDUCED;
+  let t = rootCache.get(modelName);
+  if (!t) {
+    t = modelExists(modelName) ? { kind: 'struct', model: modelName, atomic: false } : DEDUCED;
+    rootCache.set(modelName, t);
+  }
+  return t;
 }
 
 /** The type and patch metadata of one key of an object of type `t`. */
@@ -140,7 +145,19 @@ export function isDeclaredField(t: TypeRef, key: string): boolean {
  * empty objects (`{"metadata":{},"spec":{"template":{"metadata":{},"spec":{}}}, …}`), fields
  * without `omitempty` as null.
  */
-export function zeroObject(modelName: string): Record<string, unknown> {
+const zeroCache = new Map<string, Readonly<Record<string, unknown>>>();
+
+/** Shared and read-only: callers must not modify it. */
+export function zeroObject(modelName: string): Readonly<Record<string, unknown>> {
+  let z = zeroCache.get(modelName);
+  if (!z) {
+    z = buildZero(modelName);
+    zeroCache.set(modelName, z);
+  }
+  return z;
+}
+
+function buildZero(modelName: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const fields = modelFields(modelName);
   if (!fields) return out;

@@ -13,7 +13,7 @@
 // keep the patch's order, the others the original's, interleaved by the original order — so an
 // item only in the patch comes first.
 import { badRequest, PatchError, unprocessable } from './errors.ts';
-import { clone, goString, isObject, type JsonObject } from './json.ts';
+import { clone, getOwn, goString, isObject, setKey, type JsonObject } from './json.ts';
 import { fieldOf, modelExists, rootType, UNTYPED, type FieldInfo, type TypeRef } from './schema.ts';
 import { applyMergePatch } from './json-patch.ts';
 
@@ -125,18 +125,21 @@ function mergeMap(original: JsonObject | undefined, patch: JsonObject, t: TypeRe
       continue;
     }
     const info = fieldOf(t, key);
-    const origV = out[key];
+    const origV = getOwn(out, key);
     if (origV === undefined || kindOf(origV) !== kindOf(patchV)) {
-      if (!isDeleteList) out[key] = freshValue(patchV, info);
+      if (!isDeleteList) setKey(out, key, freshValue(patchV, info));
       continue;
     }
     if (isObject(origV) && isObject(patchV)) {
-      out[key] =
-        info.strategy === 'replace' ? mergeMap(undefined, patchV, info.type) : mergeMap(origV, patchV, info.type);
+      setKey(
+        out,
+        key,
+        info.strategy === 'replace' ? mergeMap(undefined, patchV, info.type) : mergeMap(origV, patchV, info.type),
+      );
     } else if (Array.isArray(origV) && Array.isArray(patchV)) {
-      out[key] = mergeListField(origV, patchV, info, isDeleteList);
+      setKey(out, key, mergeListField(origV, patchV, info, isDeleteList));
     } else {
-      out[key] = patchV;
+      setKey(out, key, patchV);
     }
   }
   return out;
@@ -401,10 +404,10 @@ function applySetElementOrder(original: JsonObject, patch: JsonObject, t: TypeRe
     delete patch[key];
     const field = key.slice(SET_ELEMENT_ORDER.length);
     if (!field || !Array.isArray(order)) throw badRequest(ERR_SET_ELEMENT_ORDER);
-    const foundOriginal = original[field] !== undefined;
+    const origList = getOwn(original, field);
+    const patchList = getOwn(patch, field);
+    const foundOriginal = origList !== undefined;
     const foundPatch = Object.hasOwn(patch, field);
-    const origList = original[field];
-    const patchList = patch[field];
     if (foundOriginal && !Array.isArray(origList)) throw expectedList(origList);
     if (foundPatch && !Array.isArray(patchList)) throw expectedList(patchList);
     const info = fieldOf(t, field);
@@ -420,10 +423,10 @@ function applySetElementOrder(original: JsonObject, patch: JsonObject, t: TypeRe
     delete patch[field];
     const kind = sliceElementKind(o, p);
     if (merged.length === 0 || kind === undefined) {
-      original[field] = merged;
+      setKey(original, field, merged);
       continue;
     }
     const [patchItems, serverOnly] = partition(merged, order, mergeKey, kind);
-    original[field] = normalizeElementOrder(patchItems, serverOnly, order, o, mergeKey, kind);
+    setKey(original, field, normalizeElementOrder(patchItems, serverOnly, order, o, mergeKey, kind));
   }
 }

@@ -6,7 +6,7 @@
 // keyed by their key fields.
 import { PatchError } from './errors.ts';
 import { canonicalJson, FieldSet, pathString } from './fieldset.ts';
-import { clone, deepEqual, isObject, type JsonObject } from './json.ts';
+import { clone, deepEqual, getOwn, isObject, setKey, type JsonObject } from './json.ts';
 import { fieldOf, isDeclaredField, SCALAR, type TypeRef } from './schema.ts';
 
 type ListRef = Extract<TypeRef, { kind: 'list' }>;
@@ -144,7 +144,7 @@ function withoutNulls(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutNulls);
   if (isObject(v)) {
     const out: JsonObject = {};
-    for (const [k, val] of Object.entries(v)) if (val !== null && val !== undefined) out[k] = withoutNulls(val);
+    for (const [k, val] of Object.entries(v)) if (val !== null && val !== undefined) setKey(out, k, withoutNulls(val));
     return out;
   }
   return v;
@@ -166,9 +166,9 @@ function merge(l: unknown, r: unknown, t: TypeRef, path: string[]): unknown {
 function mergeObject(l: JsonObject, r: JsonObject, t: TypeRef, path: string[]): JsonObject {
   const out: JsonObject = { ...l };
   for (const [k, rv] of Object.entries(r)) {
-    const m = merge(l[k], rv, fieldOf(t, k).type, [...path, `f:${k}`]);
+    const m = merge(getOwn(l, k), rv, fieldOf(t, k).type, [...path, `f:${k}`]);
     if (m === undefined) delete out[k];
-    else out[k] = m;
+    else setKey(out, k, m);
   }
   return out;
 }
@@ -262,14 +262,31 @@ function compare(lIn: unknown, rIn: unknown, t: TypeRef, path: string[], c: Comp
       const lMap = new Map(lEls.map((pe, i) => [pe, lList[i]]));
       const rMap = new Map(rEls.map((pe, i) => [pe, rList[i]]));
       const elem = t.listType === 'map' ? t.elem : SCALAR;
-      for (const [pe, lv] of lMap) compare(lv, rMap.get(pe), elem, [...path, pe], c);
-      for (const [pe, rv] of rMap) if (!lMap.has(pe)) compare(undefined, rv, elem, [...path, pe], c);
+      for (const [pe, lv] of lMap) {
+        path.push(pe);
+        compare(lv, rMap.get(pe), elem, path, c);
+        path.pop();
+      }
+      for (const [pe, rv] of rMap) {
+        if (lMap.has(pe)) continue;
+        path.push(pe);
+        compare(undefined, rv, elem, path, c);
+        path.pop();
+      }
     }
   } else if (granular) {
     const lo = (l as JsonObject | undefined) ?? {};
     const ro = (r as JsonObject | undefined) ?? {};
-    for (const k of new Set([...Object.keys(lo), ...Object.keys(ro)])) {
-      compare(lo[k], ro[k], fieldOf(t, k).type, [...path, `f:${k}`], c);
+    for (const k of Object.keys(lo)) {
+      path.push(`f:${k}`);
+      compare(lo[k], getOwn(ro, k), fieldOf(t, k).type, path, c);
+      path.pop();
+    }
+    for (const k of Object.keys(ro)) {
+      if (Object.hasOwn(lo, k)) continue;
+      path.push(`f:${k}`);
+      compare(undefined, ro[k], fieldOf(t, k).type, path, c);
+      path.pop();
     }
   }
   if (leaf) {
@@ -328,10 +345,11 @@ function prune(v: unknown, t: TypeRef, last: FieldSet, owned: FieldSet | undefin
   for (const [pe, lc] of last.children) {
     if (!pe.startsWith('f:')) continue;
     const key = pe.slice(2);
-    if (out[key] === undefined) continue;
-    const res = pruneChild(out[key], fieldOf(t, key).type, lc, owned?.get(pe), []);
+    const child = getOwn(out, key);
+    if (child === undefined) continue;
+    const res = pruneChild(child, fieldOf(t, key).type, lc, owned?.get(pe), []);
     if (res === REMOVE) delete out[key];
-    else out[key] = res;
+    else setKey(out, key, res);
   }
   return out;
 }
@@ -349,7 +367,7 @@ function pruneChild(
   const pruned = prune(val, t, last, owned);
   if (!ownedBelow) return isEmptyContainer(pruned) && !isEmptyContainer(val) ? REMOVE : pruned;
   if (keyFields.length > 0 && isObject(pruned) && isObject(val)) {
-    for (const k of keyFields) if (val[k] !== undefined) pruned[k] = val[k];
+    for (const k of keyFields) if (val[k] !== undefined) setKey(pruned, k, val[k]);
   }
   return pruned;
 }
