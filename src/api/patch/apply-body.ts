@@ -3,11 +3,15 @@
 // ("error decoding YAML: …").
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../../registry/types.ts';
-import { badRequest } from './errors.ts';
+import { badRequest, guardDepth } from './errors.ts';
 import { isObject } from './json.ts';
 
 /** Parses an apply-patch+yaml body into the applied configuration. */
 export function parseApplyPatch(body: string | Uint8Array): KubeObject {
+  return guardDepth(() => parseApplyPatchImpl(body));
+}
+
+function parseApplyPatchImpl(body: string | Uint8Array): KubeObject {
   const text = typeof body === 'string' ? body : new TextDecoder().decode(body);
   const docs = parseAllDocuments(text, { prettyErrors: false });
   const list = Array.isArray(docs) ? docs : [docs];

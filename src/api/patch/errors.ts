@@ -63,3 +63,16 @@ export function strategicMergeUnsupported(): PatchError {
       'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
   );
 }
+
+/**
+ * Runs `fn`, turning a stack overflow (a document nested deeper than the engines can walk)
+ * into 400 BadRequest instead of an internal error.
+ */
+export function guardDepth<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof RangeError) throw badRequest('the object is nested too deeply');
+    throw e;
+  }
+}

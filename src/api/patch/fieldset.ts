@@ -5,7 +5,7 @@
 // `v:"value"` (an item of a set), `i:3` (a list index). A node is a "member" when the path
 // itself is in the set (FieldsV1 writes `{}` for a member without children, `".": {}` for one
 // with children).
-import { isObject, type JsonObject } from './json.ts';
+import { isObject, setKey, type JsonObject } from './json.ts';
 
 export class FieldSet {
   member = false;
@@ -113,7 +113,7 @@ export class FieldSet {
       entries.push([k, c.toFieldsV1()]);
     }
     if (this.member && hasChildren) out['.'] = {};
-    for (const [k, v] of entries) out[k] = v;
+    for (const [k, v] of entries) setKey(out, k, v);
     return out;
   }
 

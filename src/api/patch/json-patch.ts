@@ -6,7 +6,7 @@
 // request" and the detail as its cause; more than 10,000 operations is 413.
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
-import { PatchError, badRequest, unprocessable } from './errors.ts';
+import { PatchError, badRequest, guardDepth, unprocessable } from './errors.ts';
 import { clone, getOwn, isObject, setKey, type JsonObject } from './json.ts';
 
 const { applyPatch, JsonPatchError } = fastJsonPatch;
@@ -61,6 +61,10 @@ function describeFailure(e: InstanceType<typeof JsonPatchError>): string {
  * apply).
  */
 export function applyJsonPatch(doc: unknown, patch: unknown): unknown {
+  return guardDepth(() => applyJsonPatchImpl(doc, patch));
+}
+
+function applyJsonPatchImpl(doc: unknown, patch: unknown): unknown {
   if (!Array.isArray(patch)) {
     const what = patch === null ? 'null' : isObject(patch) ? 'object' : typeof patch;
     throw badRequest(`json: cannot unmarshal ${what} into Go value of type jsonpatch.Patch`);
@@ -103,6 +107,10 @@ function mergeInto(target: unknown, patch: unknown): unknown {
  * 400 "Invalid JSON Patch" otherwise). `doc` is not modified.
  */
 export function applyMergePatch(doc: unknown, patch: unknown): unknown {
+  return guardDepth(() => applyMergePatchImpl(doc, patch));
+}
+
+function applyMergePatchImpl(doc: unknown, patch: unknown): unknown {
   if (!isObject(patch)) throw badRequest('Invalid JSON Patch');
   return mergeInto(clone(doc), patch);
 }

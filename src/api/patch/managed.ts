@@ -11,7 +11,7 @@
 // resourceVersion/generation/creationTimestamp/managedFields …) are never owned, nor `status` on
 // writes to the main resource, nor `spec` on writes to the status subresource.
 import type { KubeObject, ManagedFieldsEntry } from '../../registry/types.ts';
-import { badRequest, PatchError, type PatchCause } from './errors.ts';
+import { badRequest, guardDepth, PatchError, type PatchCause } from './errors.ts';
 import { FieldSet, pathString } from './fieldset.ts';
 import { clone, deepEqual, isObject, type JsonObject } from './json.ts';
 import { rootType, zeroObject } from './schema.ts';
@@ -203,6 +203,10 @@ export interface TrackUpdateOptions {
  * Kubernetes, an existing object without managedFields stays untracked until its first apply.
  */
 export function trackUpdate(opts: TrackUpdateOptions): KubeObject {
+  return guardDepth(() => trackUpdateImpl(opts));
+}
+
+function trackUpdateImpl(opts: TrackUpdateOptions): KubeObject {
   const { old, updated, manager, modelName, apiVersion, subresource, now } = opts;
   const given = updated.metadata?.managedFields;
   if (
@@ -311,6 +315,10 @@ function buildLastApplied(applied: KubeObject): string {
  * 422 for lists it cannot key (duplicate keys, items without their key fields).
  */
 export function serverSideApply(opts: ServerSideApplyOptions): { object: KubeObject } {
+  return guardDepth(() => serverSideApplyImpl(opts));
+}
+
+function serverSideApplyImpl(opts: ServerSideApplyOptions): { object: KubeObject } {
   const { live, applied, manager, force, modelName, apiVersion, subresource, now } = opts;
   if (!manager) throw badRequest('fieldManager is required for apply requests');
   if (!isObject(applied)) throw badRequest('the applied configuration must be an object');

@@ -12,7 +12,7 @@
 // Order of a merged list without `$setElementOrder` follows Kubernetes: items named in the patch
 // keep the patch's order, the others the original's, interleaved by the original order — so an
 // item only in the patch comes first.
-import { badRequest, PatchError, unprocessable } from './errors.ts';
+import { badRequest, guardDepth, PatchError, unprocessable } from './errors.ts';
 import { clone, getOwn, goString, isObject, setKey, type JsonObject } from './json.ts';
 import { fieldOf, modelExists, rootType, UNTYPED, type FieldInfo, type TypeRef } from './schema.ts';
 import { applyMergePatch } from './json-patch.ts';
@@ -43,6 +43,10 @@ export function strategicMergeSupported(modelName: string): boolean {
  * Throws PatchError 400 (malformed patch/directive) or 422 (lists of lists).
  */
 export function applyStrategicMergePatch(doc: unknown, patch: unknown, modelName: string): unknown {
+  return guardDepth(() => applyStrategicMergePatchImpl(doc, patch, modelName));
+}
+
+function applyStrategicMergePatchImpl(doc: unknown, patch: unknown, modelName: string): unknown {
   if (!isObject(patch)) {
     const what = patch === null ? 'null' : Array.isArray(patch) ? 'array' : typeof patch;
     throw badRequest(`json: cannot unmarshal ${what} into Go value of type map[string]interface {}`);
