@@ -19,8 +19,9 @@ export interface WriteOptions {
 }
 
 export interface Hooks {
-  /** Called before a create is stored (namespace existence checks, allocations). */
-  beforeCreate?(def: ResourceDef, obj: KubeObject): Promise<void>;
+  /** Called before a create is stored (namespace existence checks, allocations). May return
+   *  an undo, run when the create does not happen (dry run, or the store refused it). */
+  beforeCreate?(def: ResourceDef, obj: KubeObject): Promise<(() => Promise<void>) | void>;
   /** Called after an object is finally removed from the store. */
   afterDelete?(def: ResourceDef, obj: KubeObject): void;
 }
@@ -104,12 +105,16 @@ export async function createObject(ctx: ResourceContext, def: ResourceDef, ns: s
   const tracked = opts.applied
     ? obj
     : trackUpdate({ old: null, updated: obj, manager: opts.fieldManager, modelName: def.modelName, apiVersion: apiVersionOf(def), now: obj.metadata.creationTimestamp ?? '' });
-  await ctx.hooks.beforeCreate?.(def, tracked);
-  if (opts.dryRun) return tracked;
+  const undo = await ctx.hooks.beforeCreate?.(def, tracked);
+  if (opts.dryRun) {
+    await undo?.();
+    return tracked;
+  }
   try {
     const stored = await ctx.objects.create(def, tracked);
     return stampTypeMeta(def, stored.obj);
   } catch (e) {
+    await undo?.();
     throw toApiError(e, ctxOf(def, tracked.metadata.name));
   }
 }

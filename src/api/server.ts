@@ -15,6 +15,9 @@ import { NamespaceLifecycle } from './namespaces.ts';
 import type { Authenticator, UserInfo } from './auth.ts';
 import { serveNonResource } from './nonresource.ts';
 import { readBody, parseAnyBody } from './body.ts';
+import { ServiceAllocators } from './allocators.ts';
+import { advertiseAddress, ensureKubernetesService } from './kubernetes-service.ts';
+import type { ResourceDef } from '../registry/types.ts';
 import { warningHeaderValue } from './fieldvalidation.ts';
 
 export interface ApiServerOptions {
@@ -26,6 +29,8 @@ export interface ApiServerOptions {
   logger: Logger;
   serviceCIDR?: string;
   registry?: Registry;
+  /** The address pods reach this server at (for the `kubernetes` Service); default: derived from bind. */
+  advertiseAddress?: string;
 }
 
 export interface ApiServer {
@@ -47,7 +52,18 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   if (!nsDef) throw new Error('the registry has no namespaces entry');
   const ctx: HandlerContext = { objects, cache, log, now: () => new Date(), hooks: {} };
   const lifecycle = new NamespaceLifecycle(ctx, registry, nsDef);
-  ctx.hooks.beforeCreate = (def, obj) => lifecycle.checkCreate(def, obj);
+  const allocators = new ServiceAllocators(opts.store, opts.serviceCIDR);
+  const isService = (def: ResourceDef) => def.group === '' && def.kind === 'Service';
+  ctx.hooks.beforeCreate = async (def, obj) => {
+    await lifecycle.checkCreate(def, obj);
+    if (isService(def)) {
+      const taken = await allocators.allocateFor(obj);
+      return () => allocators.releaseAll(taken);
+    }
+  };
+  ctx.hooks.afterDelete = (def, obj) => {
+    if (isService(def)) void allocators.releaseAll(ServiceAllocators.heldBy(obj)).catch((e) => log.warn('release of service addresses failed', { error: String(e) }));
+  };
   await lifecycle.ensureBuiltins();
   await lifecycle.resume();
 
@@ -126,6 +142,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     throw e;
   }
   const port = (server.address() as AddressInfo).port;
+  try {
+    await ensureKubernetesService(ctx, registry, allocators, opts.advertiseAddress ?? advertiseAddress(opts.bind), port);
+  } catch (e) {
+    log.warn('could not record the kubernetes service', { error: String(e) });
+  }
   const host = opts.bind.includes(':') ? `[${opts.bind}]` : opts.bind === '0.0.0.0' ? '127.0.0.1' : opts.bind;
   const url = `https://${host}:${port}`;
   log.info('API server listening', { url });

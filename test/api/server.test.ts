@@ -263,3 +263,49 @@ function watchLines(s: TestServer, path: string, out: { type: string; object: Ob
     req.end();
   });
 }
+
+describe('Services', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(async () => {
+    await s.stop();
+  });
+  const svc = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { ports: [{ port: 80 }], ...spec } });
+
+  it('the kubernetes service points at the API server', async () => {
+    const k = (await s.request('GET', '/api/v1/namespaces/default/services/kubernetes')).json<{ spec: { clusterIP: string; ports: { port: number; targetPort: number }[] } }>();
+    assert.equal(k.spec.clusterIP, '10.43.0.1');
+    assert.equal(k.spec.ports[0].port, 443);
+    assert.equal(k.spec.ports[0].targetPort, Number(new URL(s.url).port));
+    const ep = (await s.request('GET', '/api/v1/namespaces/default/endpoints/kubernetes')).json<{ subsets: { ports: { port: number }[] }[] }>();
+    assert.equal(ep.subsets[0].ports[0].port, Number(new URL(s.url).port));
+  });
+
+  it('allocates distinct cluster IPs, honours a requested one, refuses a taken one, frees on delete', async () => {
+    const a = (await s.request('POST', '/api/v1/namespaces/default/services', svc('a', {}))).json<{ spec: { clusterIP: string; clusterIPs: string[] } }>();
+    const b = (await s.request('POST', '/api/v1/namespaces/default/services', svc('b', {}))).json<{ spec: { clusterIP: string } }>();
+    assert.match(a.spec.clusterIP, /^10\.43\.\d+\.\d+$/);
+    assert.deepEqual(a.spec.clusterIPs, [a.spec.clusterIP]);
+    assert.notEqual(a.spec.clusterIP, b.spec.clusterIP);
+    const fixed = await s.request('POST', '/api/v1/namespaces/default/services', svc('fixed', { clusterIP: '10.43.7.7' }));
+    assert.equal(fixed.status, 201);
+    const taken = await s.request('POST', '/api/v1/namespaces/default/services', svc('again', { clusterIP: '10.43.7.7' }));
+    assert.equal(taken.status, 422);
+    assert.match(String(taken.json().message), /provided IP is already allocated/);
+    const out = await s.request('POST', '/api/v1/namespaces/default/services', svc('out', { clusterIP: '192.168.1.1' }));
+    assert.equal(out.status, 422);
+    const headless = (await s.request('POST', '/api/v1/namespaces/default/services', svc('h', { clusterIP: 'None' }))).json<{ spec: { clusterIP: string } }>();
+    assert.equal(headless.spec.clusterIP, 'None');
+    assert.equal((await s.request('DELETE', '/api/v1/namespaces/default/services/fixed')).status, 200);
+    const reuse = await s.request('POST', '/api/v1/namespaces/default/services', svc('again', { clusterIP: '10.43.7.7' }));
+    assert.equal(reuse.status, 201);
+    const np = (await s.request('POST', '/api/v1/namespaces/default/services', svc('np', { type: 'NodePort' }))).json<{ spec: { ports: { nodePort: number }[] } }>();
+    assert.ok(np.spec.ports[0].nodePort >= 30000 && np.spec.ports[0].nodePort <= 32767);
+    const dry = await s.request('POST', '/api/v1/namespaces/default/services?dryRun=All', svc('dry', { clusterIP: '10.43.8.8' }));
+    assert.equal(dry.status, 201);
+    const after = await s.request('POST', '/api/v1/namespaces/default/services', svc('real', { clusterIP: '10.43.8.8' }));
+    assert.equal(after.status, 201);
+  });
+});
