@@ -7,7 +7,7 @@ import type { WatchCache, CacheEvent } from './watchcache.ts';
 import { listPrefix, toView } from './objectstore.ts';
 import { compileFilter, listObjects, matches } from './list.ts';
 import type { ObjectStore } from './objectstore.ts';
-import { errors } from './errors.ts';
+import { ApiError, errors } from './errors.ts';
 import { stampTypeMeta } from './meta.ts';
 import { includeObjectOf, partialObject, toTable, type Representation } from './tables.ts';
 
@@ -20,6 +20,9 @@ export interface WatchParams {
 }
 
 const MAX_BUFFERED = 16 * 1024 * 1024;
+const TOO_LARGE_WAIT_MS = 3000;
+/** How often an idle watch that asked for bookmarks gets one (KENNEL_BOOKMARK_INTERVAL_MS overrides). */
+const BOOKMARK_INTERVAL_MS = Number(process.env.KENNEL_BOOKMARK_INTERVAL_MS) || 15000;
 
 export async function serveWatch(
   req: IncomingMessage,
@@ -66,6 +69,18 @@ export async function serveWatch(
     startRev = Number(page.resourceVersion);
   } else {
     startRev = Number(rvParam);
+    // A resourceVersion from the future (e.g. a client that talked to a store since restored
+    // from a backup) waits briefly for the store to catch up, then answers 504 as Kubernetes does.
+    if (startRev > cache.revision) {
+      const deadline = Date.now() + TOO_LARGE_WAIT_MS;
+      while (startRev > cache.revision && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      if (startRev > cache.revision) {
+        throw new ApiError(504, 'Timeout', `Too large resource version: ${startRev}, current: ${cache.revision}`, {
+          causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+          retryAfterSeconds: 1,
+        });
+      }
+    }
   }
 
   res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
@@ -112,7 +127,7 @@ export async function serveWatch(
     ? setInterval(() => {
         lastRev = Math.max(lastRev, cache.revision);
         send('BOOKMARK', { kind: def.kind, apiVersion: stampTypeMeta(def, { metadata: {} }).apiVersion, metadata: { resourceVersion: String(lastRev) } });
-      }, 15000)
+      }, BOOKMARK_INTERVAL_MS)
     : null;
   const timeout = setTimeout(() => finish(), timeoutSeconds * 1000);
   function finish(): void {

@@ -162,6 +162,13 @@ describe('API server', () => {
     void events;
   });
 
+  it('a watch from a resourceVersion in the future answers 504 Too large resource version', async () => {
+    const r = await s.request('GET', '/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=999999999');
+    assert.equal(r.status, 504);
+    assert.equal(r.json().reason, 'Timeout');
+    assert.match(String(r.json().message), /Too large resource version: 999999999/);
+  });
+
   it('finalizers hold a deleted object until removed; deletion is 202 then 200', async () => {
     const o = { ...cm('fin'), metadata: { name: 'fin', finalizers: ['example.com/hold'] } };
     await s.request('POST', '/api/v1/namespaces/default/configmaps', o);
