@@ -4,6 +4,8 @@
 import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { ensureClusterPki, writeKubeconfig, PkiError, type ClusterPki } from '../api/pki.ts';
 import { adminUser, createTokenAuthenticator } from '../api/auth.ts';
 // The API server and the store are loaded when first used (not at import), so the CLI answers
@@ -139,11 +141,34 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     });
     components.push({ name: 'apiserver', stop: () => server.close() });
 
-    // 3. Later issues add their components here, in start order (stopped in reverse):
-    //    controllers and the scheduler (API clients of `server`), the cluster DNS
-    //    (opts.dnsListen), and for `kennel up` the local node agent (opts.runtime).
-
     const url = clientUrl(opts.bind, server.port);
+
+    // 3. Controllers (API clients of `server`, with their own identity), run under a Lease so
+    //    that several servers on one etcd run each exactly once.
+    const controllerToken = randomBytes(32).toString('base64url');
+    authenticator.addToken(controllerToken, { username: 'system:kube-controller-manager', groups: ['system:masters', 'system:authenticated'] });
+    const { KubeClient } = await import('../client/rest.ts');
+    const { startControllerManager } = await import('../controllers/manager.ts');
+    const { builtinControllers } = await import('../controllers/index.ts');
+    const controllerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: controllerToken }, { userAgent: 'kennel-controller-manager', fieldManager: 'kennel-controller-manager' });
+    const manager = await startControllerManager({
+      client: controllerClient,
+      registry: server.registry,
+      logger: log.child('controller-manager'),
+      identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
+      controllers: builtinControllers(),
+    });
+    components.push({
+      name: 'controller-manager',
+      stop: async () => {
+        await manager.stop();
+        controllerClient.close();
+      },
+    });
+
+    // Later issues add their components here, in start order (stopped in reverse): the
+    // scheduler, the cluster DNS (opts.dnsListen), and for `kennel up` the local node agent.
+
     const kubeconfigPath = join(opts.dataDir, 'kubeconfig');
     await writeKubeconfig(kubeconfigPath, { server: url, caPem: pki.ca.certPem, token: pki.adminToken });
     log.info('kennel is up', { url, dataDir: opts.dataDir, store: opts.store.backend, kubeconfig: kubeconfigPath });

@@ -198,6 +198,37 @@ describe('kubectl against kennel up', () => {
     assert.equal((await gone).code, 0);
   });
 
+  it('delete --cascade=orphan|foreground|background through the garbage collector', async () => {
+    const owner = async (name: string) => {
+      await kn.k(['create', 'configmap', name]);
+      return kn.k(['get', 'cm', name, '-o', 'jsonpath={.metadata.uid}']);
+    };
+    const dependent = async (name: string, ownerName: string, uid: string) => {
+      const f = join(dir, `${name}.yaml`);
+      await writeFile(f, `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  ownerReferences:\n  - apiVersion: v1\n    kind: ConfigMap\n    name: ${ownerName}\n    uid: ${uid}\n    blockOwnerDeletion: true\n`);
+      await kn.k(['create', '-f', f]);
+    };
+    const exists = async (name: string) => (await kn.kubectl(['get', 'cm', name])).code === 0;
+    const until = async (cond: () => Promise<boolean>, what: string) => {
+      const deadline = Date.now() + 15000;
+      while (!(await cond())) {
+        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await dependent('orphan-dep', 'orphan-owner', await owner('orphan-owner'));
+    assert.match(await kn.k(['delete', 'cm', 'orphan-owner', '--cascade=orphan', '--wait']), /deleted/);
+    assert.equal(await exists('orphan-owner'), false);
+    assert.equal(await exists('orphan-dep'), true);
+    assert.equal(await kn.k(['get', 'cm', 'orphan-dep', '-o', 'jsonpath={.metadata.ownerReferences}']), '');
+    await dependent('fg-dep', 'fg-owner', await owner('fg-owner'));
+    assert.match(await kn.k(['delete', 'cm', 'fg-owner', '--cascade=foreground', '--wait']), /deleted/);
+    assert.equal(await exists('fg-dep'), false);
+    await dependent('bg-dep', 'bg-owner', await owner('bg-owner'));
+    await kn.k(['delete', 'cm', 'bg-owner']);
+    await until(async () => !(await exists('bg-dep')), 'the background dependent to go');
+  });
+
   it('errors read as Kubernetes errors', async () => {
     const nf = await kn.kubectl(['get', 'sts', 'nope']);
     assert.equal(nf.code, 1);

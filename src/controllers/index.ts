@@ -1,0 +1,12 @@
+// The controllers `kennel up` and `kennel server` run under the controller-manager Lease.
+import type { ControllerFactory } from './manager.ts';
+import { startGarbageCollector } from './gc/index.ts';
+
+export const garbageCollector: ControllerFactory = {
+  name: 'garbage-collector',
+  start: (ctx) => startGarbageCollector({ client: ctx.client, registry: ctx.registry, logger: ctx.logger }),
+};
+
+export function builtinControllers(): ControllerFactory[] {
+  return [garbageCollector];
+}
