@@ -11,6 +11,7 @@
 //   uid and resourceVersion, and patches carry JSON-patch `test`s on the uid and the list they
 //   change, so nothing acts on a stale view;
 // - a failure is retried with the work queue's rate limit.
+import { setMaxListeners } from 'node:events';
 import type { KubeObject, ObjectMeta, OwnerReference, ResourceDef } from '../../registry/types.ts';
 import type { Registry } from '../../registry/index.ts';
 import { isInvalid, isNotFound, isConflict, KubeClient, splitApiVersion } from '../../client/rest.ts';
@@ -126,6 +127,8 @@ export async function startGarbageCollector(opts: GarbageCollectorOptions): Prom
   const queue = new WorkQueue<string>({ name: 'garbage-collector', clock: opts.clock, logger: log });
   const abort = new AbortController();
   const signal = abort.signal;
+  // One signal is shared by every informer's sync wait (one per kind): not a leak.
+  setMaxListeners(0, signal);
   /** `uid|group|kind|namespace|name` of owner references a live GET found absent. */
   const absent = new Set<string>();
   const warned = new Set<string>();
