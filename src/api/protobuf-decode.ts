@@ -1,9 +1,8 @@
 // Decoding (protobuf → JSON shape): walks a message by its definition, mapping Kubernetes' special
 // types (Time, Quantity, IntOrString, FieldsV1) and refusing unknown fields.
-import { protobuf } from 'protobufjs/minimal.js';
+import protobuf from 'protobufjs/minimal.js';
 import { WIRE_LEN, WIRE_VARINT, malformed } from './protobuf-wire.ts';
 import { type FieldDef, type MessageDef, type ScalarType, type SpecialType, message } from './protobuf-schema.ts';
-import { tag } from './protobuf-encode.ts';
 
 const { Reader } = protobuf;
 type PbReader = protobuf.Reader;

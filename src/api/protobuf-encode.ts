@@ -1,5 +1,5 @@
 // Encoding (JSON shape → protobuf), the inverse of protobuf-decode.ts: for tests and protobuf clients.
-import { protobuf } from 'protobufjs/minimal.js';
+import protobuf from 'protobufjs/minimal.js';
 import { KubernetesProtobufError, WIRE_LEN, WIRE_VARINT, malformed } from './protobuf-wire.ts';
 import { type FieldDef, type MessageDef, type ScalarType, type SpecialType, message } from './protobuf-schema.ts';
 

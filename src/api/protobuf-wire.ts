@@ -1,6 +1,5 @@
 // What the protobuf decoder and encoder share: the protobuf wire types and the error every
 // malformed or unsupported body becomes.
-import { message } from './protobuf-schema.ts';
 
 export type ProtobufErrorReason = 'UnsupportedKind' | 'Malformed';
 

@@ -23,7 +23,7 @@
 // `terminationGracePeriodSeconds: 0`) and fields Kubernetes always prints (`exitCode: 0`).
 //
 // This file keeps the entry points and re-exports the error type (protobuf-wire.ts).
-import { protobuf } from 'protobufjs/minimal.js';
+import protobuf from 'protobufjs/minimal.js';
 import { KubernetesProtobufError, WIRE_LEN, malformed } from './protobuf-wire.ts';
 import { message } from './protobuf-schema.ts';
 import { decodeMessage, expectWire, readScalar } from './protobuf-decode.ts';

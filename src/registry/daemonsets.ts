@@ -25,7 +25,7 @@ import {
   nonNegativeFields,
   num,
   validateWorkloadSelectorAndTemplate,
-} from './statefulsets.ts';
+} from './workloads.ts';
 
 type Obj = Record<string, unknown>;
 

@@ -1,7 +1,7 @@
 // core/v1 Endpoints: port protocol default, subset validation, NAME ENDPOINTS AGE table.
 import type { FieldCause, KubeObject, ResourceDef } from './types.ts';
 import { age } from './printing.ts';
-import { nonSpecialIPErrors } from './services.ts';
+import { nonSpecialIPErrors } from './services-validation.ts';
 import {
   asArray,
   asRecord,

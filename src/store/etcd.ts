@@ -40,17 +40,9 @@
 // - etcd must accept requests as large as MAX_VALUE_BYTES plus the key: run it with
 //   --max-request-bytes of at least 4194304 (its default, 1.5 MiB, rejects large values: those
 //   give ValueTooLarge).
-import {
-  Etcd3,
-  isRecoverableError,
-  type IDuplexStream,
-  type IKeyValue,
-  type IOptions,
-  type IRangeResponse,
-  type ITxnResponse,
-  type IWatchRequest,
-  type IWatchResponse,
-} from 'etcd3';
+//
+// The watch stream is in etcd-watch.ts; fault handling and error mapping in etcd-client.ts.
+import { Etcd3, type IKeyValue, type IRangeResponse, type ITxnResponse } from 'etcd3';
 import {
   type KeyValue,
   type ListOptions,
@@ -64,6 +56,16 @@ import {
 } from './types.ts';
 import { checkKey, checkPrefix, checkRevision, checkValue, decodeContinue, encodeContinue } from './validate.ts';
 import { createLogger, type Logger } from '../util/log.ts';
+import {
+  NOT_SENT_RE,
+  TRANSIENT_RE,
+  errMessage,
+  hostBreaker,
+  num,
+  passThroughPolicy,
+  toStoreError,
+} from './etcd-client.ts';
+import { EtcdWatch } from './etcd-watch.ts';
 
 export interface EtcdStoreOptions {
   /** Client URLs of the etcd members, e.g. ['http://127.0.0.1:2379']. */
@@ -81,82 +83,6 @@ export interface EtcdStoreOptions {
 
 const DEFAULT_PREFIX = '/kennel/';
 
-type GlobalPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
-type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
-type PolicyFn<T> = (context: { signal: AbortSignal }) => PromiseLike<T> | T;
-type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse>;
-
-const noopDisposable = () => ({ dispose() {} });
-
-/** etcd3's global policy replaced by a pass-through: retries are decided per operation here. */
-function passThroughPolicy(): GlobalPolicy {
-  const policy = {
-    execute<T>(fn: PolicyFn<T>, signal?: AbortSignal): Promise<T> {
-      return Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal }));
-    },
-    onSuccess: noopDisposable,
-    onFailure: noopDisposable,
-  };
-  return policy as unknown as GlobalPolicy;
-}
-
-class CircuitOpenError extends Error {
-  constructor(host: string) {
-    super(`etcd endpoint ${host} is failing; circuit open`);
-    this.name = 'CircuitOpenError';
-  }
-}
-
-/** Per-endpoint circuit breaker: after 3 consecutive connection failures the endpoint is skipped
- *  for 1 s (etcd3's default waits 5 s, too long to notice a restarted single member). */
-function hostBreaker(host: string): HostPolicy {
-  let failures = 0;
-  let openUntil = 0;
-  const policy = {
-    execute<T>(fn: PolicyFn<T>, signal?: AbortSignal): Promise<T> {
-      if (Date.now() < openUntil) return Promise.reject(new CircuitOpenError(host));
-      return Promise.resolve()
-        .then(() => fn({ signal: signal ?? new AbortController().signal }))
-        .then(
-          (v) => {
-            failures = 0;
-            return v;
-          },
-          (err: unknown) => {
-            if (err instanceof Error && isRecoverableError(err) && ++failures >= 3) openUntil = Date.now() + 1000;
-            throw err;
-          },
-        );
-    },
-    onSuccess: noopDisposable,
-    onFailure: noopDisposable,
-  };
-  return policy as unknown as HostPolicy;
-}
-
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-const COMPACTED_RE = /required revision has been compacted/;
-const FUTURE_RE = /required revision is a future revision/;
-const TOO_LARGE_RE = /request is too large|grpc: received message larger than max/i;
-/** Errors after which the request certainly did not reach etcd's raft log. */
-const NOT_SENT_RE = /No connection established|ECONNREFUSED|etcdserver: no leader|etcdserver: too many requests|circuit open/;
-/** Connection-level errors a read can be retried on. */
-const TRANSIENT_RE =
-  /UNAVAILABLE|No connection established|ECONNREFUSED|ECONNRESET|Connection dropped|circuit open|etcdserver: no leader|etcdserver: leader changed|etcdserver: request timed out|etcdserver: too many requests|DEADLINE_EXCEEDED|RST_STREAM/;
-
-function toStoreError(err: unknown, key?: string): StoreError {
-  if (err instanceof StoreError) return err;
-  const msg = errMessage(err);
-  const extra = key === undefined ? {} : { key };
-  if (COMPACTED_RE.test(msg)) return new StoreError('Compacted', 'the requested revision has been compacted', extra);
-  if (FUTURE_RE.test(msg)) return new StoreError('FutureRevision', 'the requested revision is in the future', extra);
-  if (TOO_LARGE_RE.test(msg)) return new StoreError('ValueTooLarge', `etcd rejected the request as too large: ${msg}`, extra);
-  return new StoreError('Unavailable', `etcd: ${msg}`, extra);
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The smallest key greater than every key starting with p (etcd's prefix range end). */
@@ -171,9 +97,7 @@ function rangeEnd(p: Buffer): Buffer {
   return Buffer.from([0]); // empty or all-0xff prefix: to the end of the keyspace
 }
 
-const num = (s: string | number | undefined | null): number => (s === undefined || s === null ? 0 : Number(s));
-
-class EtcdStore implements Store {
+export class EtcdStore implements Store {
   readonly client: Etcd3;
   readonly prefix: string;
   private readonly prefixBuf: Buffer;
@@ -503,147 +427,6 @@ class EtcdStore implements Store {
     this.closed = true;
     for (const w of [...this.watchers]) w.close();
     this.client.close();
-  }
-}
-
-/** One etcd watch stream, reconnected from the last delivered revision when it breaks. */
-class EtcdWatch implements Watcher {
-  private stream: WatchStream | null = null;
-  private closed = false;
-  /** Revision of the last delivered event (initially afterRevision). */
-  private lastRev: number;
-  /** When the current outage began (0 while connected). */
-  private outageSince = 0;
-  private backoffMs = 25;
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(
-    private readonly store: EtcdStore,
-    private readonly key: Buffer,
-    private readonly end: Buffer,
-    afterRevision: number,
-    private readonly onEvents: WatchHandler,
-    private readonly onError: WatchErrorHandler,
-  ) {
-    this.lastRev = afterRevision;
-  }
-
-  connect(): void {
-    if (this.closed) return;
-    this.store.client.watchClient.watch().then(
-      (stream) => {
-        if (this.closed) {
-          endStream(stream);
-          return;
-        }
-        this.stream = stream;
-        stream.on('data', (res: IWatchResponse) => this.onResponse(stream, res));
-        stream.on('error', (err: Error) => this.onBroken(stream, err));
-        stream.on('end', () => this.onBroken(stream, new Error('watch stream ended')));
-        stream.write({
-          create_request: {
-            key: this.key,
-            range_end: this.end,
-            // Start at lastRev (not +1): etcd then reports Compacted exactly when lastRev is
-            // below the compaction revision; events at lastRev itself are dropped below.
-            start_revision: Math.max(this.lastRev, 1),
-            prev_kv: true,
-          },
-        });
-      },
-      (err: unknown) => this.retry(err),
-    );
-  }
-
-  private onResponse(stream: WatchStream, res: IWatchResponse): void {
-    if (this.closed || stream !== this.stream) return;
-    if (res.canceled) {
-      const compactRevision = num(res.compact_revision);
-      if (compactRevision > 0) {
-        this.store.noteCompacted(compactRevision);
-        this.fail(
-          new StoreError('Compacted', `watch from revision ${this.lastRev} is older than the compaction at ${compactRevision}`, {
-            compactRevision,
-          }),
-        );
-      } else {
-        this.onBroken(stream, new Error(`watch canceled by etcd: ${res.cancel_reason || 'no reason given'}`));
-      }
-      return;
-    }
-    if (res.created) {
-      this.outageSince = 0;
-      this.backoffMs = 25;
-    }
-    const batch: WatchEvent[] = [];
-    for (const ev of res.events ?? []) {
-      const rev = num(ev.kv.mod_revision);
-      if (rev <= this.lastRev) continue;
-      batch.push(this.store.toEvent(ev));
-    }
-    if (batch.length === 0) return;
-    this.lastRev = batch[batch.length - 1].kv.modRevision;
-    try {
-      this.onEvents(batch);
-    } catch (err) {
-      // A throwing handler is the caller's bug: log it (as the other backends do), keep going.
-      this.store.log.error('watch handler threw', { err: String(err) });
-    }
-  }
-
-  private onBroken(stream: WatchStream, err: unknown): void {
-    if (this.closed || stream !== this.stream) return;
-    this.stream = null;
-    endStream(stream);
-    this.retry(err);
-  }
-
-  private retry(err: unknown): void {
-    if (this.closed) return;
-    const now = Date.now();
-    if (this.outageSince === 0) this.outageSince = now;
-    if (now - this.outageSince > this.store.watchRetryTimeoutMs) {
-      this.fail(new StoreError('Unavailable', `etcd watch could not reconnect: ${errMessage(err)}`));
-      return;
-    }
-    const delay = this.backoffMs * (0.5 + Math.random());
-    this.backoffMs = Math.min(this.backoffMs * 2, 1000);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.connect();
-    }, delay);
-  }
-
-  fail(err: StoreError): void {
-    if (this.closed) return;
-    this.close();
-    try {
-      this.onError(err);
-    } catch (e) {
-      this.store.log.error('watch error handler threw', { err: String(e) });
-    }
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const s = this.stream;
-    this.stream = null;
-    if (s) endStream(s);
-    this.store.forget(this);
-  }
-}
-
-/** Close a watch stream from our side. end() first: etcd3 marks an endpoint as failed when a
- *  still-writable stream errors, and cancel() alone makes it error with CANCELLED. */
-function endStream(stream: WatchStream): void {
-  try {
-    stream.end();
-    stream.cancel();
-  } catch {
-    // already closed
   }
 }
 

@@ -1,4 +1,4 @@
-// The SQLite backend: the store contract in one file, embedded, durable (WAL, synchronous=FULL).
+// The SQLite backend of the store contract: embedded, durable (WAL, synchronous=FULL).
 //
 // Layout (like kine's): `kv` is the log, one row per write, id = revision. A key's current state
 // is its row with the highest id; a delete writes a tombstone row (deleted = 1). `meta` holds
@@ -16,10 +16,13 @@
 // Watches are fed in process from committed batches (no polling); a watch from an old revision
 // first replays the log in chunks, then switches to live events without gap or duplicate.
 // Compaction deletes old rows in bounded slices, yielding to writers between slices.
+//
+// The database file, its schema and every query are in sqlite-db.ts; the decision of a
+// group-commit batch (which requests succeed, what rows and events they make) in sqlite-batch.ts.
 import { WatchHub } from './watch-hub.ts';
 import Database from 'better-sqlite3';
 import { StoreError } from './types.ts';
-import type { KeyValue, ListOptions, ListResult, Store, WatchErrorHandler, WatchEvent, WatchHandler, Watcher } from './types.ts';
+import type { KeyValue, ListOptions, ListResult, Store, WatchErrorHandler, WatchHandler, Watcher } from './types.ts';
 import {
   checkKey,
   checkPrefix,
@@ -33,6 +36,19 @@ import {
 import type { HubWatcher, RevEvent } from './watch-hub.ts';
 import { createLogger } from '../util/log.ts';
 import type { Logger } from '../util/log.ts';
+import {
+  liveRows,
+  maxRowId,
+  openDatabase,
+  prepareStatements,
+  readListPage,
+  readMeta,
+  replayEvents,
+  unavailable,
+  type RowTuple,
+  type Statements,
+} from './sqlite-db.ts';
+import { batchSize, planBatch, type BatchPlan, type Latest, type Op, type Settle } from './sqlite-batch.ts';
 
 export interface SqliteStoreOptions {
   /** The database file (created if missing). */
@@ -66,44 +82,6 @@ export interface SqliteStoreStats {
   maxCompactionSliceMs: number;
 }
 
-type Settle = { resolve: (v: never) => void; reject: (e: StoreError) => void };
-type Op =
-  | ({ kind: 'create'; key: string; value: string } & Settle)
-  | ({ kind: 'update'; key: string; value: string; expected: number } & Settle)
-  | ({ kind: 'delete'; key: string; expected: number | undefined } & Settle);
-
-/** The latest live row of a key. */
-interface Latest {
-  id: number;
-  createRevision: number;
-}
-/** A key's state inside a batch: null = deleted; value known when written by this batch. */
-interface Pending extends Latest {
-  value: string;
-}
-
-type RowTuple = [id: number, name: string, value: string, createRevision: number, deleted: number, prevValue: string | null, prevCreate: number | null, prevRevision: number];
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS kv (
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL,
-  value TEXT NOT NULL,
-  create_revision INTEGER NOT NULL,
-  prev_revision INTEGER NOT NULL,
-  deleted INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS kv_name_id ON kv (name, id, deleted);
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta (k, v) VALUES ('schema', 1), ('compact_revision', 0), ('compact_done', 0);
-`;
-
-function unavailable(err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  const code = (err as { code?: unknown })?.code;
-  return new StoreError('Unavailable', `sqlite: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' ? ` (${code})` : ''}`);
-}
-
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly log: Logger;
@@ -132,20 +110,7 @@ export class SqliteStore implements Store {
     maxCompactionSliceMs: 0,
   };
 
-  private readonly st: {
-    insert: Database.Statement<[number, string, string, number, number, number]>;
-    value: Database.Statement<[number], string>;
-    row: Database.Statement<[number], [string, number]>;
-    setMeta: Database.Statement<[string, number]>;
-    listFrom: Database.Statement<[string, number], [string, number, number]>;
-    listFromTo: Database.Statement<[string, string, number], [string, number, number]>;
-    listAfter: Database.Statement<[string, number], [string, number, number]>;
-    listAfterTo: Database.Statement<[string, string, number], [string, number, number]>;
-    replay: Database.Statement<[number, number, string, number], RowTuple>;
-    replayTo: Database.Statement<[number, number, string, string, number], RowTuple>;
-    sliceEnd: Database.Statement<[number, number, number], number>;
-    compactSlice: Database.Statement<[number, number, number]>;
-  };
+  private readonly st: Statements;
   private readonly commitBatch: (rows: [number, string, string, number, number, number][]) => void;
 
   constructor(opts: SqliteStoreOptions) {
@@ -156,56 +121,9 @@ export class SqliteStore implements Store {
     this.maxBatchBytes = Math.max(1, opts.maxBatchBytes ?? 32 * 1024 * 1024);
     this.replayChunk = Math.max(1, opts.replayChunkRows ?? 1000);
 
-    let db: Database.Database;
-    try {
-      db = new Database(opts.path);
-    } catch (err) {
-      throw unavailable(err);
-    }
-    try {
-      // One process owns the file: the in-memory index must see every write. EXCLUSIVE locking
-      // also keeps the WAL index in process memory (no -shm file).
-      db.pragma('locking_mode = EXCLUSIVE');
-      db.pragma('busy_timeout = 0');
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
-      if (String(mode).toLowerCase() !== 'wal') throw new Error(`could not enable WAL (journal_mode=${String(mode)})`);
-      db.pragma('synchronous = FULL');
-      db.pragma('cache_size = -65536'); // 64 MiB
-      db.pragma('temp_store = MEMORY');
-      db.exec(SCHEMA); // the first write takes the exclusive lock for the life of the connection
-    } catch (err) {
-      db.close();
-      const e = unavailable(err);
-      if (/locked|busy/i.test(e.message)) {
-        throw new StoreError('Unavailable', `sqlite: ${opts.path} is in use by another process (${e.message})`);
-      }
-      throw e;
-    }
+    const db = openDatabase(opts.path);
     this.db = db;
-
-    const listSql = (cmp: '>=' | '>', upper: boolean) =>
-      `SELECT name, MAX(id) AS mid, deleted FROM kv WHERE name ${cmp} ?${upper ? ' AND name < ?' : ''} AND id <= ? GROUP BY name ORDER BY name`;
-    const replaySql = (upper: boolean) =>
-      `SELECT k.id, k.name, k.value, k.create_revision, k.deleted, p.value, p.create_revision, k.prev_revision
-       FROM kv k LEFT JOIN kv p ON p.id = k.prev_revision AND k.prev_revision > 0
-       WHERE k.id > ? AND k.id <= ? AND k.name >= ?${upper ? ' AND k.name < ?' : ''} ORDER BY k.id LIMIT ?`;
-    this.st = {
-      insert: db.prepare('INSERT INTO kv (id, name, value, create_revision, prev_revision, deleted) VALUES (?, ?, ?, ?, ?, ?)'),
-      value: db.prepare<[number], string>('SELECT value FROM kv WHERE id = ?').pluck(),
-      row: db.prepare<[number], [string, number]>('SELECT value, create_revision FROM kv WHERE id = ?').raw(),
-      setMeta: db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)'),
-      listFrom: db.prepare<[string, number], [string, number, number]>(listSql('>=', false)).raw(),
-      listFromTo: db.prepare<[string, string, number], [string, number, number]>(listSql('>=', true)).raw(),
-      listAfter: db.prepare<[string, number], [string, number, number]>(listSql('>', false)).raw(),
-      listAfterTo: db.prepare<[string, string, number], [string, number, number]>(listSql('>', true)).raw(),
-      replay: db.prepare<[number, number, string, number], RowTuple>(replaySql(false)).raw(),
-      replayTo: db.prepare<[number, number, string, string, number], RowTuple>(replaySql(true)).raw(),
-      sliceEnd: db.prepare<[number, number, number], number>('SELECT id FROM kv WHERE id > ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?').pluck(),
-      compactSlice: db.prepare(
-        `DELETE FROM kv WHERE id > ? AND id <= ?
-           AND (deleted = 1 OR EXISTS (SELECT 1 FROM kv n WHERE n.name = kv.name AND n.id > kv.id AND n.id <= ?))`,
-      ),
-    };
+    this.st = prepareStatements(db);
     const insert = this.st.insert;
     this.commitBatch = db.transaction((rows: [number, string, string, number, number, number][]) => {
       for (const r of rows) insert.run(...r);
@@ -254,32 +172,7 @@ export class SqliteStore implements Store {
     const { rev, after, remaining, limit } = resolveListRevision(prefix, opts, this.rev, this.compactRev);
     const end = prefixRangeEnd(prefix);
     try {
-      const rows =
-        after === null
-          ? end === null
-            ? this.st.listFrom.iterate(prefix, rev)
-            : this.st.listFromTo.iterate(prefix, end, rev)
-          : end === null
-            ? this.st.listAfter.iterate(after, rev)
-            : this.st.listAfterTo.iterate(after, end, rev);
-      // Pass 1 walks the covering index only (name, latest id ≤ rev, deleted flag).
-      const hits: [string, number][] = [];
-      let more = false;
-      for (const [name, mid, deleted] of rows) {
-        if (deleted) continue;
-        if (limit > 0 && hits.length === limit) {
-          more = true;
-          break;
-        }
-        hits.push([name, mid]);
-      }
-      if (more) (rows as IterableIterator<unknown>).return?.();
-      // Pass 2 reads the values.
-      const items: KeyValue[] = hits.map(([name, mid]) => {
-        const r = this.st.row.get(mid);
-        if (!r) throw new StoreError('Unavailable', `sqlite: row ${mid} vanished during list`);
-        return { key: name, value: r[0], createRevision: r[1], modRevision: mid };
-      });
+      const { items, more } = readListPage(this.st, prefix, end, after, rev, limit);
       if (!more) return { items, revision: rev };
       const last = items[items.length - 1].key;
       const left = remaining !== undefined && remaining > items.length ? remaining - items.length : this.countAfter(prefix, end, last, rev);
@@ -382,23 +275,13 @@ export class SqliteStore implements Store {
   }
 
   private loadState(): void {
-    const meta = new Map(
-      (this.db.prepare('SELECT k, v FROM meta').raw().all() as [string, number][]).map(([k, v]) => [k, v] as const),
-    );
+    const meta = readMeta(this.db);
     this.compactRev = meta.get('compact_revision') ?? 0;
     this.compactDone = meta.get('compact_done') ?? 0;
-    const maxId = (this.db.prepare('SELECT MAX(id) FROM kv').pluck().get() as number | null) ?? 0;
+    const maxId = maxRowId(this.db);
     this.rev = Math.max(maxId, this.compactRev);
     this.index.clear();
-    const live = this.db
-      .prepare(
-        `SELECT k.name, k.id, k.create_revision
-         FROM (SELECT MAX(id) AS mid, deleted AS d FROM kv GROUP BY name) g CROSS JOIN kv k ON k.id = g.mid
-         WHERE g.d = 0`,
-      )
-      .raw()
-      .iterate() as IterableIterator<[string, number, number]>;
-    for (const [name, id, createRevision] of live) this.index.set(name, { id, createRevision });
+    for (const [name, id, createRevision] of liveRows(this.db)) this.index.set(name, { id, createRevision });
   }
 
   /** Live keys under prefix strictly after `after` at rev (for ListResult.remaining). */
@@ -442,14 +325,7 @@ export class SqliteStore implements Store {
   /** Runs one batch of queued writes in one transaction, then settles each request. */
   private flush(): void {
     if (this.queue.length === 0) return;
-    let n = 0;
-    let bytes = 0;
-    while (n < this.queue.length && n < this.maxBatchWrites) {
-      const op = this.queue[n];
-      bytes += op.kind === 'delete' ? 0 : op.value.length;
-      if (n > 0 && bytes > this.maxBatchBytes) break;
-      n++;
-    }
+    const n = batchSize(this.queue, this.maxBatchWrites, this.maxBatchBytes);
     const batch = this.queue.length === n ? this.queue : this.queue.slice(0, n);
     this.queue = this.queue.length === n ? [] : this.queue.slice(n);
     if (this.queue.length > 0 && !this.flushScheduled) {
@@ -460,75 +336,11 @@ export class SqliteStore implements Store {
       });
     }
 
-    const overlay = new Map<string, Pending | null>();
-    const rows: [number, string, string, number, number, number][] = [];
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; err: StoreError })[] = [];
-    const events: RevEvent[] = [];
     const watching = this.hub.size > 0;
-    let rev = this.rev;
-    const currentOf = (key: string): Pending | Latest | null => {
-      const p = overlay.get(key);
-      return p !== undefined ? p : (this.index.get(key) ?? null);
-    };
-    const valueOf = (l: Pending | Latest): string => ('value' in l ? l.value : this.readValue(l.id));
-    const kvOf = (key: string, l: Pending | Latest): KeyValue => ({
-      key,
-      value: valueOf(l),
-      createRevision: l.createRevision,
-      modRevision: l.id,
-    });
-
+    let plan: BatchPlan;
     try {
-      for (const op of batch) {
-        const cur = currentOf(op.key);
-        if (op.kind === 'create') {
-          if (cur) {
-            outcomes.push({ ok: false, err: new StoreError('AlreadyExists', `key ${op.key} already exists`, { key: op.key }) });
-            continue;
-          }
-          rev++;
-          rows.push([rev, op.key, op.value, rev, 0, 0]);
-          overlay.set(op.key, { id: rev, createRevision: rev, value: op.value });
-          const kv: KeyValue = { key: op.key, value: op.value, createRevision: rev, modRevision: rev };
-          outcomes.push({ ok: true, value: kv });
-          if (watching) events.push({ rev, event: { type: 'PUT', kv } });
-          continue;
-        }
-        if (!cur) {
-          outcomes.push({ ok: false, err: new StoreError('NotFound', `key ${op.key} not found`, { key: op.key }) });
-          continue;
-        }
-        if (op.expected !== undefined && op.expected !== cur.id) {
-          outcomes.push({
-            ok: false,
-            err: new StoreError('Conflict', `key ${op.key} is at revision ${cur.id}, not ${op.expected}`, {
-              key: op.key,
-              current: kvOf(op.key, cur),
-            }),
-          });
-          continue;
-        }
-        rev++;
-        if (op.kind === 'update') {
-          rows.push([rev, op.key, op.value, cur.createRevision, cur.id, 0]);
-          overlay.set(op.key, { id: rev, createRevision: cur.createRevision, value: op.value });
-          const kv: KeyValue = { key: op.key, value: op.value, createRevision: cur.createRevision, modRevision: rev };
-          outcomes.push({ ok: true, value: kv });
-          if (watching) events.push({ rev, event: { type: 'PUT', kv, prevKv: kvOf(op.key, cur) } });
-        } else {
-          rows.push([rev, op.key, '', cur.createRevision, cur.id, 1]);
-          overlay.set(op.key, null);
-          const prev = kvOf(op.key, cur);
-          outcomes.push({ ok: true, value: { ...prev, deleteRevision: rev } });
-          if (watching) {
-            events.push({
-              rev,
-              event: { type: 'DELETE', kv: { key: op.key, value: '', createRevision: cur.createRevision, modRevision: rev }, prevKv: prev },
-            });
-          }
-        }
-      }
-      if (rows.length > 0) this.commitBatch(rows);
+      plan = planBatch(batch, this.rev, this.index, (id) => this.readValue(id), watching);
+      if (plan.rows.length > 0) this.commitBatch(plan.rows);
     } catch (err) {
       // Nothing of this batch is acknowledged; re-read the file in case the failure left the
       // connection in a state the index does not describe.
@@ -543,6 +355,7 @@ export class SqliteStore implements Store {
       }
       return;
     }
+    const { overlay, rows, outcomes, events, rev } = plan;
 
     if (rows.length > 0) {
       this.rev = rev;
@@ -589,16 +402,7 @@ export class SqliteStore implements Store {
       this.hub.fail(w, unavailable(err));
       return;
     }
-    const events: RevEvent[] = rows.map(([id, name, value, createRevision, deleted, pv, pc, pid]) => {
-      const prevKv: KeyValue | undefined =
-        pid > 0 && pv !== null && pc !== null ? { key: name, value: pv, createRevision: pc, modRevision: pid } : undefined;
-      const event: WatchEvent = deleted
-        ? { type: 'DELETE', kv: { key: name, value: '', createRevision, modRevision: id }, prevKv }
-        : prevKv
-          ? { type: 'PUT', kv: { key: name, value, createRevision, modRevision: id }, prevKv }
-          : { type: 'PUT', kv: { key: name, value, createRevision, modRevision: id } };
-      return { rev: id, event };
-    });
+    const events: RevEvent[] = replayEvents(rows);
     this.hub.deliver(w, events);
     if (rows.length < this.replayChunk) {
       this.hub.goLive(w, this.rev);
