@@ -183,8 +183,9 @@ export function strictPatchInvalid(patchedJson: string, errors: string[]): { mes
 /** The value of one `Warning` response header: `299 - "unknown field \"spec.foo\""`. */
 export function warningHeaderValue(text: string): string {
   // RFC 7234 warn-text is a quoted-string: escape backslash and double quote; drop control chars.
-  const clean = text.replace(/[\u0000-\u001f\u007f]/g, ' ');
-  return `299 - "${clean.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  // HTTP header values carry Latin-1 only: anything beyond ASCII is written as a \uXXXX escape.
+  const clean = text.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/[\\"]/g, (c) => `\\${c}`);
+  return `299 - "${clean.replace(/[^\u0020-\u007e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
 }
 
 /**

@@ -202,6 +202,8 @@ function canonicalIP(ip: string): string {
   return bare;
 }
 
+const VIRTUAL_LINK = /^(veth|kennel|cni|docker|br-|virbr|flannel|cali|vx|tun|tap)/;
+
 /** The names and addresses the serving certificate must cover. */
 export function requiredSans(opts: PkiOptions = {}): { dnsNames: string[]; ips: string[] } {
   const dns = new Set<string>([
@@ -214,8 +216,14 @@ export function requiredSans(opts: PkiOptions = {}): { dnsNames: string[]; ips: 
   const hostname = os.hostname().toLowerCase();
   if (hostname) dns.add(hostname);
   const ips = new Set<string>(['127.0.0.1', '::1', firstServiceIP(opts.serviceCIDR ?? DEFAULT_SERVICE_CIDR)]);
-  for (const list of Object.values(os.networkInterfaces())) {
-    for (const ni of list ?? []) ips.add(canonicalIP(ni.address));
+  for (const [name, list] of Object.entries(os.networkInterfaces())) {
+    // Virtual links come and go with pods and test networks (veth pairs, bridges, CNI links);
+    // covering them would re-issue the certificate each time one appears.
+    if (VIRTUAL_LINK.test(name)) continue;
+    for (const ni of list ?? []) {
+      if (ni.family === 'IPv6' && ni.address.toLowerCase().startsWith('fe80')) continue;
+      ips.add(canonicalIP(ni.address));
+    }
   }
   for (const h of opts.hosts ?? []) {
     if (isIP(h)) ips.add(canonicalIP(h));

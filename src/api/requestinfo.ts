@@ -1,4 +1,5 @@
 // Turn a request path and method into what it addresses, as apiserver's RequestInfoFactory does.
+import { errors } from './errors.ts';
 
 export interface ResourceRequest {
   kind: 'resource';
@@ -19,7 +20,12 @@ export interface NonResourceRequest {
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 
 export function parseRequest(method: string, pathname: string, query: URLSearchParams): ResourceRequest | NonResourceRequest {
-  const parts = pathname.split('/').filter((p) => p !== '').map((p) => decodeURIComponent(p));
+  let parts: string[];
+  try {
+    parts = pathname.split('/').filter((p) => p !== '').map((p) => decodeURIComponent(p));
+  } catch {
+    throw errors.badRequest(`malformed percent-encoding in the request path ${JSON.stringify(pathname)}`);
+  }
   let rest: string[];
   let group: string;
   let version: string;
