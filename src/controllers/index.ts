@@ -1,6 +1,7 @@
 // The controllers `kennel up` and `kennel server` run under the controller-manager Lease.
 import type { ControllerFactory } from './manager.ts';
 import { startGarbageCollector } from './gc/index.ts';
+import { statefulSetController } from './statefulset/controller.ts';
 
 export const garbageCollector: ControllerFactory = {
   name: 'garbage-collector',
@@ -8,5 +9,5 @@ export const garbageCollector: ControllerFactory = {
 };
 
 export function builtinControllers(): ControllerFactory[] {
-  return [garbageCollector];
+  return [garbageCollector, statefulSetController];
 }

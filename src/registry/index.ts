@@ -18,6 +18,7 @@ import { leases } from './leases.ts';
 import { endpointslices } from './endpointslices.ts';
 import { storageclasses } from './storageclasses.ts';
 import { eventsV1 } from './events-v1.ts';
+import { petsets } from './petsets.ts';
 
 export class Registry {
   private readonly byResource = new Map<string, ResourceDef>();
@@ -68,6 +69,7 @@ export const builtinResources: ResourceDef[] = [
   endpointslices,
   storageclasses,
   eventsV1,
+  petsets,
 ];
 
 export function defaultRegistry(): Registry {
