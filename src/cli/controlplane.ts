@@ -166,8 +166,26 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       },
     });
 
+    // 4. The scheduler, with its own identity, under its own Lease.
+    const schedulerToken = randomBytes(32).toString('base64url');
+    authenticator.addToken(schedulerToken, { username: 'system:kube-scheduler', groups: ['system:masters', 'system:authenticated'] });
+    const { startScheduler } = await import('../scheduler/scheduler.ts');
+    const schedulerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: schedulerToken }, { userAgent: 'kennel-scheduler', fieldManager: 'kennel-scheduler' });
+    const scheduler = await startScheduler({
+      client: schedulerClient,
+      logger: log.child('scheduler'),
+      leaderElection: { identity: `${hostname()}_${randomBytes(4).toString('hex')}` },
+    });
+    components.push({
+      name: 'scheduler',
+      stop: async () => {
+        await scheduler.stop();
+        schedulerClient.close();
+      },
+    });
+
     // Later issues add their components here, in start order (stopped in reverse): the
-    // scheduler, the cluster DNS (opts.dnsListen), and for `kennel up` the local node agent.
+    // cluster DNS (opts.dnsListen), and for `kennel up` the local node agent.
 
     const kubeconfigPath = join(opts.dataDir, 'kubeconfig');
     await writeKubeconfig(kubeconfigPath, { server: url, caPem: pki.ca.certPem, token: pki.adminToken });

@@ -93,7 +93,7 @@ describe('starting the control plane', () => {
       assert.deepEqual(storeOpts && { backend: storeOpts.backend, path: 'path' in storeOpts ? storeOpts.path : undefined }, { backend: 'sqlite', path: join(opts.dataDir, 'state.db') });
       assert.equal(serverOpts?.bind, '127.0.0.1');
       assert.equal(cp.url, `https://127.0.0.1:${cp.port}`);
-      assert.deepEqual(cp.components.map((c) => c.name), ['store', 'apiserver', 'controller-manager']);
+      assert.deepEqual(cp.components.map((c) => c.name), ['store', 'apiserver', 'controller-manager', 'scheduler']);
 
       // The two human lines: where the kubeconfig is, and the join token.
       assert.equal(printed.length, 2);
