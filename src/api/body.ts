@@ -69,8 +69,36 @@ export function mediaTypeOf(contentType: string | undefined): MediaType {
 }
 
 /** Parse JSON or YAML text into a value; malformed input is a 400 with the parser's message. */
+/** Deepest nesting of objects and arrays a body may have (Kubernetes' decoder allows 10,000). */
+export const MAX_NESTING = 10_000;
+
+/** Nesting depth of JSON (or flow-style YAML) text, counted without parsing. */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash escape
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) max = depth;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return max;
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
 export function parseText(buf: Buffer, type: 'json' | 'yaml'): unknown {
   const text = buf.toString('utf8');
+  if (nestingDepth(text) > MAX_NESTING) throw errors.badRequest(`the request body is nested more than ${MAX_NESTING} levels deep`);
   if (type === 'json') {
     try {
       return JSON.parse(text);
@@ -128,7 +156,7 @@ export function decodeObjectBody(buf: Buffer, contentType: string | undefined, d
   } else {
     throw errors.unsupportedMediaType(contentType ?? '');
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+  if (!isPlainObject(value)) {
     throw errors.badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: the request body must be a JSON or YAML object`);
   }
   const obj = value as KubeObject;

@@ -132,6 +132,9 @@ export function toApiError(err: unknown, ctx: { group?: string; plural?: string;
         return errors.unavailable(`storage is unavailable: ${err.message}`);
     }
   }
+  // A body that blows the stack (absurd nesting that slipped past the depth check) is the
+  // client's mistake, not the server's.
+  if (err instanceof RangeError && /call stack/.test(err.message)) return errors.badRequest('the request body is nested too deeply');
   return errors.internal(err instanceof Error ? err.message : String(err));
 }
 

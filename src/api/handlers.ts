@@ -66,6 +66,7 @@ export async function handleResource(
     throw errors.notFound(def.group, def.plural, ri.name ?? '');
   }
   if (ri.subresource) return handleSubresource(ctx, def, ri, req, query);
+  if ((ri.verb === 'update' || ri.verb === 'patch') && !ri.name) throw errors.methodNotAllowed();
 
   switch (ri.verb) {
     case 'get': {

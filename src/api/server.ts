@@ -79,7 +79,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   server.requestTimeout = 0;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'https://kennel');
+    // The request target is split by hand: `new URL()` would read `//x` as a host name.
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
     const path = url.pathname.replace(/\/+$/, '') || '/';
     let user: UserInfo | null = null;
     try {
