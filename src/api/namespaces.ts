@@ -7,18 +7,44 @@ import { errors } from './errors.ts';
 import { createObject, getObject, updateObject, type ResourceContext } from './resources.ts';
 import { deleteCollection } from './delete.ts';
 import { listObjects } from './list.ts';
+import { listPrefix } from './objectstore.ts';
+import type { Subscription, WatchCache } from './watchcache.ts';
 
 export const BUILTIN_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
 export class NamespaceLifecycle {
   private readonly finalizing = new Set<string>();
   private stopped = false;
+  /** Namespaces seen through the watch cache: name → terminating. Misses read the store. */
+  private readonly known = new Map<string, boolean>();
+  private sub: Subscription | null = null;
 
   constructor(
     private readonly ctx: ResourceContext,
     private readonly registry: Registry,
     private readonly nsDef: ResourceDef,
   ) {}
+
+  /** Follow namespaces through the watch cache so creates need no store read to check them. */
+  async track(cache: WatchCache): Promise<void> {
+    const page = await listObjects(this.ctx.objects, this.nsDef, {});
+    for (const ns of page.items) this.known.set(ns.metadata.name ?? '', Boolean(ns.metadata.deletionTimestamp));
+    this.sub = cache.subscribe(
+      listPrefix(this.nsDef),
+      Number(page.resourceVersion),
+      (e) => {
+        const name = e.obj.metadata.name ?? '';
+        if (e.type === 'DELETED') this.known.delete(name);
+        else this.known.set(name, Boolean(e.obj.metadata.deletionTimestamp));
+      },
+      () => {
+        // The cache lost its place: forget everything and read the store until resubscribed.
+        this.known.clear();
+        this.sub = null;
+        if (!this.stopped) void this.track(cache).catch(() => {});
+      },
+    );
+  }
 
   async ensureBuiltins(): Promise<void> {
     for (const name of BUILTIN_NAMESPACES) {
@@ -34,6 +60,7 @@ export class NamespaceLifecycle {
   async checkCreate(def: ResourceDef, obj: KubeObject): Promise<void> {
     if (!def.namespaced) return;
     const ns = obj.metadata.namespace ?? '';
+    if (this.known.get(ns) === false) return; // known and active
     let found: KubeObject;
     try {
       found = (await getObject(this.ctx, this.nsDef, undefined, ns)).obj;
@@ -96,5 +123,6 @@ export class NamespaceLifecycle {
 
   stop(): void {
     this.stopped = true;
+    this.sub?.close();
   }
 }

@@ -59,13 +59,21 @@ export class ObjectStore {
   async create(def: ResourceDef, obj: KubeObject): Promise<StoredObject> {
     const stored = toStored(def, obj);
     const kv = await this.kv.create(objectKey(def, obj.metadata.namespace, obj.metadata.name ?? ''), encodeObject(stored));
-    return this.fromKv(def, kv);
+    return this.written(def, obj, kv);
   }
 
   async update(def: ResourceDef, obj: KubeObject, expectedRev: number): Promise<StoredObject> {
     const stored = toStored(def, obj);
     const kv = await this.kv.update(objectKey(def, obj.metadata.namespace, obj.metadata.name ?? ''), encodeObject(stored), expectedRev);
-    return this.fromKv(def, kv);
+    return this.written(def, obj, kv);
+  }
+
+  /** What was just written, with its new resourceVersion — without parsing it back. The caller
+   *  hands over `obj`; views of another resource are decoded so they read as a GET would. */
+  private written(def: ResourceDef, obj: KubeObject, kv: KeyValue): StoredObject {
+    if (def.storedAs) return this.fromKv(def, kv);
+    obj.metadata = { ...obj.metadata, resourceVersion: String(kv.modRevision) };
+    return { obj, rev: kv.modRevision };
   }
 
   async delete(def: ResourceDef, namespace: string | undefined, name: string, expectedRev?: number): Promise<StoredObject> {

@@ -65,6 +65,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     if (isService(def)) void allocators.releaseAll(ServiceAllocators.heldBy(obj)).catch((e) => log.warn('release of service addresses failed', { error: String(e) }));
   };
   await lifecycle.ensureBuiltins();
+  await lifecycle.track(cache);
   await lifecycle.resume();
 
   const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (req, res) => {

@@ -97,23 +97,45 @@ export async function serveWatch(
     send('BOOKMARK', { kind: def.kind, apiVersion: stampTypeMeta(def, { metadata: {} }).apiVersion, metadata: { resourceVersion: String(startRev), annotations: { 'k8s.io/initial-events-end': 'true' } } });
   }
 
+  // Plain JSON of a kind stored as itself renders the same for every watch: serialize once
+  // per event and share the line.
+  const shareable = p.representation === 'object' && !def.storedAs;
+  const emit = (e: CacheEvent, type: string, obj: KubeObject): void => {
+    if (!shareable) return send(type, render(obj));
+    const key = `${type}|${def.group}/${def.version}`;
+    e.lines ??= new Map();
+    let line = e.lines.get(key);
+    if (line === undefined) {
+      line = JSON.stringify({ type, object: stampTypeMeta(def, obj) }) + '\n';
+      e.lines.set(key, line);
+    }
+    if (closed) return;
+    res.write(line);
+    if (res.writableLength > MAX_BUFFERED) finish();
+  };
   const onEvent = (e: CacheEvent): void => {
     lastRev = e.rev;
-    const obj = toView(def, e.obj);
-    const prev = e.prev ? toView(def, e.prev) : undefined;
+    let obj: KubeObject;
+    let prev: KubeObject | undefined;
+    try {
+      obj = toView(def, e.obj);
+      prev = e.prev ? toView(def, e.prev) : undefined;
+    } catch {
+      return; // an undecodable stored value (logged by the cache's owner) is skipped
+    }
     if (e.type === 'DELETED') {
-      if (matches(def, filter, prev ?? obj)) send('DELETED', render(obj));
+      if (matches(def, filter, prev ?? obj)) emit(e, 'DELETED', obj);
       return;
     }
     const now = matches(def, filter, obj);
     if (e.type === 'ADDED') {
-      if (now) send('ADDED', render(obj));
+      if (now) emit(e, 'ADDED', obj);
       return;
     }
     const before = prev ? matches(def, filter, prev) : false;
-    if (now && before) send('MODIFIED', render(obj));
-    else if (now) send('ADDED', render(obj));
-    else if (before) send('DELETED', render(obj));
+    if (now && before) emit(e, 'MODIFIED', obj);
+    else if (now) emit(e, 'ADDED', obj);
+    else if (before) emit(e, 'DELETED', obj);
   };
   const sub = cache.subscribe(listPrefix(def, p.namespace), startRev, onEvent, (err) => {
     if (err.code === 'Compacted') {

@@ -12,9 +12,34 @@ export interface CacheEvent {
   key: string;
   rev: number;
   /** Stored form with resourceVersion = rev (for DELETED: the last state). Never mutate. */
-  obj: KubeObject;
+  readonly obj: KubeObject;
   /** The state before this event, for MODIFIED and DELETED. Never mutate. */
-  prev?: KubeObject;
+  readonly prev?: KubeObject;
+  /** Serialized watch lines, shared by every watch that renders this event the same way. */
+  lines?: Map<string, string>;
+}
+
+/** An event decoded on first use: most events reach no watcher of their kind. */
+class LazyEvent implements CacheEvent {
+  private decoded?: KubeObject;
+  private prevDecoded?: KubeObject | null;
+  lines?: Map<string, string>;
+  constructor(
+    readonly type: CacheEvent['type'],
+    readonly key: string,
+    readonly rev: number,
+    private readonly value: string,
+    private readonly prevValue: string | undefined,
+    private readonly prevRev: number,
+  ) {}
+  get obj(): KubeObject {
+    return (this.decoded ??= decodeStored(this.value, this.rev));
+  }
+  get prev(): KubeObject | undefined {
+    if (this.type === 'DELETED') return this.obj;
+    if (this.prevDecoded === undefined) this.prevDecoded = this.prevValue === undefined ? null : decodeStored(this.prevValue, this.prevRev);
+    return this.prevDecoded ?? undefined;
+  }
 }
 
 export interface Subscription {
@@ -31,14 +56,10 @@ interface Subscriber {
 
 export function toCacheEvent(e: WatchEvent): CacheEvent {
   if (e.type === 'DELETE') {
-    const prevValue = e.prevKv?.value ?? '{"metadata":{}}';
-    const obj = decodeStored(prevValue, e.kv.modRevision);
-    return { type: 'DELETED', key: e.kv.key, rev: e.kv.modRevision, obj, prev: obj };
+    return new LazyEvent('DELETED', e.kv.key, e.kv.modRevision, e.prevKv?.value ?? '{"metadata":{}}', undefined, 0);
   }
-  const obj = decodeStored(e.kv.value, e.kv.modRevision);
-  const prev = e.prevKv ? decodeStored(e.prevKv.value, e.prevKv.modRevision) : undefined;
   const created = e.kv.createRevision === e.kv.modRevision;
-  return { type: created ? 'ADDED' : 'MODIFIED', key: e.kv.key, rev: e.kv.modRevision, obj, prev };
+  return new LazyEvent(created ? 'ADDED' : 'MODIFIED', e.kv.key, e.kv.modRevision, e.kv.value, e.prevKv?.value, e.prevKv?.modRevision ?? 0);
 }
 
 export class WatchCache {
