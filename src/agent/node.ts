@@ -1,0 +1,498 @@
+// The agent's Node: registration (capacity and allocatable from the machine, addresses,
+// podCIDR, well-known labels, nodeInfo, taints), conditions (Ready, MemoryPressure,
+// DiskPressure, PIDPressure) with heartbeat and transition times, status reports every ~10 s
+// when something changed or a heartbeat is due (5 min), and the node Lease in kube-node-lease
+// renewed every leaseDuration/4 (10 s for 40 s), held by the node and owned by the Node.
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import { isAlreadyExists, isConflict, isNotFound, type KubeClient, type ResourceRef } from '../client/rest.ts';
+import { microTime } from '../client/leaderelection.ts';
+import type { KubeObject } from '../registry/types.ts';
+import type { Logger } from '../util/log.ts';
+import type { EventRecorder } from './events.ts';
+import type { Runtime } from './runtime/types.ts';
+import { rfc3339 } from './status.ts';
+
+export const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', namespaced: false, kind: 'Node' };
+export const LEASES: ResourceRef = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true, kind: 'Lease' };
+const NAMESPACES: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', namespaced: false, kind: 'Namespace' };
+export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+export const KUBELET_VERSION = 'v1.32.0-kennel';
+
+export interface MachineInfo {
+  cpus: number;
+  memoryBytes: number;
+  ephemeralStorageBytes: number;
+  hostname: string;
+  /** First non-loopback IPv4, or 127.0.0.1. */
+  ip: string;
+  osImage: string;
+  kernelVersion: string;
+  architecture: string;
+  operatingSystem: string;
+  machineID: string;
+  bootID: string;
+  systemUUID: string;
+}
+
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
+async function readTrim(path: string): Promise<string> {
+  try {
+    return (await fsp.readFile(path, 'utf8')).trim();
+  } catch {
+    return '';
+  }
+}
+
+export function goArch(arch: string = process.arch): string {
+  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[arch] ?? arch;
+}
+
+/** What the machine is, for capacity and nodeInfo. */
+export async function collectMachineInfo(dataDir: string): Promise<MachineInfo> {
+  let storage = 0;
+  try {
+    const st = await fsp.statfs(dataDir);
+    storage = st.blocks * st.bsize;
+  } catch {
+    storage = 0;
+  }
+  const osRelease = await readTrim('/etc/os-release');
+  const pretty = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? `${os.type()} ${os.release()}`;
+  let ip = '127.0.0.1';
+  for (const addrs of Object.values(os.networkInterfaces())) {
+    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
+    if (a) {
+      ip = a.address;
+      break;
+    }
+  }
+  return {
+    cpus: os.cpus().length || 1,
+    memoryBytes: os.totalmem(),
+    ephemeralStorageBytes: storage,
+    hostname: os.hostname(),
+    ip,
+    osImage: pretty,
+    kernelVersion: os.release(),
+    architecture: goArch(),
+    operatingSystem: 'linux',
+    machineID: await readTrim('/etc/machine-id'),
+    bootID: await readTrim('/proc/sys/kernel/random/boot_id'),
+    systemUUID: await readTrim('/sys/class/dmi/id/product_uuid'),
+  };
+}
+
+function ki(bytes: number): string {
+  return `${Math.floor(bytes / 1024)}Ki`;
+}
+
+/** Capacity and allocatable (minus the kubelet's default hard eviction thresholds: memory 100Mi, nodefs 10%). */
+export function machineResources(m: MachineInfo, overrides: Record<string, string> = {}): { capacity: Record<string, string>; allocatable: Record<string, string> } {
+  const capacity: Record<string, string> = {
+    cpu: String(m.cpus),
+    memory: ki(m.memoryBytes),
+    pods: '110',
+    'ephemeral-storage': ki(m.ephemeralStorageBytes),
+    'hugepages-1Gi': '0',
+    'hugepages-2Mi': '0',
+  };
+  const allocatable: Record<string, string> = {
+    ...capacity,
+    memory: ki(Math.max(0, m.memoryBytes - 100 * 1024 * 1024)),
+    'ephemeral-storage': String(Math.floor(m.ephemeralStorageBytes * 0.9)),
+  };
+  for (const [k, v] of Object.entries(overrides)) {
+    capacity[k] = v;
+    allocatable[k] = v;
+  }
+  return { capacity, allocatable };
+}
+
+export interface Pressure {
+  memory: boolean;
+  disk: boolean;
+  pid: boolean;
+}
+
+/** Memory available < 100Mi, or less than 10% of the data dir's filesystem free. */
+export async function measurePressure(dataDir: string): Promise<Pressure> {
+  let memory = false;
+  const meminfo = await readTrim('/proc/meminfo');
+  const avail = /^MemAvailable:\s+(\d+) kB/m.exec(meminfo);
+  if (avail) memory = Number(avail[1]) * 1024 < 100 * 1024 * 1024;
+  let disk = false;
+  try {
+    const st = await fsp.statfs(dataDir);
+    disk = st.blocks > 0 && st.bavail / st.blocks < 0.1;
+  } catch {
+    disk = false;
+  }
+  return { memory, disk, pid: false };
+}
+
+export interface NodeCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastHeartbeatTime?: string;
+  lastTransitionTime?: string;
+}
+
+/** The four kubelet conditions for a health snapshot. */
+export function nodeConditions(p: Pressure, runtimeError: string | undefined): NodeCondition[] {
+  return [
+    p.memory
+      ? { type: 'MemoryPressure', status: 'True', reason: 'KubeletHasInsufficientMemory', message: 'kubelet has insufficient memory available' }
+      : { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', message: 'kubelet has sufficient memory available' },
+    p.disk
+      ? { type: 'DiskPressure', status: 'True', reason: 'KubeletHasDiskPressure', message: 'kubelet has disk pressure' }
+      : { type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', message: 'kubelet has no disk pressure' },
+    p.pid
+      ? { type: 'PIDPressure', status: 'True', reason: 'KubeletHasInsufficientPID', message: 'kubelet has insufficient PID available' }
+      : { type: 'PIDPressure', status: 'False', reason: 'KubeletHasSufficientPID', message: 'kubelet has sufficient PID available' },
+    runtimeError
+      ? { type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: `container runtime is down: ${runtimeError}` }
+      : { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' },
+  ];
+}
+
+/** Merge new conditions with the old ones: transition time moves only on a flip; heartbeat = now. */
+export function mergeConditions(old: NodeCondition[] | undefined, next: NodeCondition[], now: number): NodeCondition[] {
+  const prev = new Map((old ?? []).map((c) => [c.type, c]));
+  const t = rfc3339(now);
+  return next.map((c) => {
+    const p = prev.get(c.type);
+    return { ...c, lastHeartbeatTime: t, lastTransitionTime: p && p.status === c.status && p.lastTransitionTime ? p.lastTransitionTime : t };
+  });
+}
+
+/** Whether two node statuses differ in anything but heartbeat times. */
+export function nodeStatusChanged(a: Record<string, unknown> | undefined, b: Record<string, unknown>): boolean {
+  const strip = (s: Record<string, unknown> | undefined): string => {
+    if (!s) return '';
+    const conds = ((s.conditions ?? []) as NodeCondition[]).map(({ lastHeartbeatTime: _h, ...rest }) => rest).sort((x, y) => x.type.localeCompare(y.type));
+    return stableJson({ ...s, conditions: conds });
+  };
+  return strip(a) !== strip(b);
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+export interface NodeManagerOptions {
+  client: KubeClient;
+  nodeName: string;
+  runtime: Runtime;
+  logger: Logger;
+  recorder: EventRecorder;
+  dataDir: string;
+  machine: MachineInfo;
+  nodeIP?: string;
+  podCIDR?: string;
+  labels?: Record<string, string>;
+  taints?: Taint[];
+  /** Resource overrides (capacity = allocatable = these), e.g. for simulated nodes. */
+  capacity?: Record<string, string>;
+  leaseDurationSeconds?: number;
+  /** Port of the agent's kubelet-like HTTPS endpoint (status.daemonEndpoints). */
+  kubeletPort?: number;
+  /** How often node health is checked (default 10 s). */
+  statusUpdateMs?: number;
+  /** A status report is sent at least this often even when nothing changed (default 5 min). */
+  statusReportMs?: number;
+  /** Lease renewal interval (default leaseDuration / 4). */
+  leaseRenewMs?: number;
+  /** Health of the machine (default: measured; simulated nodes pass a constant). */
+  pressure?: () => Promise<Pressure>;
+  now?: () => number;
+}
+
+type Node = KubeObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
+
+export class NodeManager {
+  private readonly o: NodeManagerOptions;
+  private readonly now: () => number;
+  private node: Node | undefined;
+  private lease: KubeObject | undefined;
+  private lastReport = 0;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private statusBusy: Promise<void> = Promise.resolve();
+  private leaseBusy: Promise<void> = Promise.resolve();
+  private lastReady: string | undefined;
+
+  constructor(opts: NodeManagerOptions) {
+    this.o = opts;
+    this.now = opts.now ?? Date.now;
+  }
+
+  get hostIP(): string {
+    return this.o.nodeIP ?? this.o.machine.ip;
+  }
+
+  /** The Node as last written. */
+  get current(): Node | undefined {
+    return this.node;
+  }
+
+  /** Allocatable of the node (for resourceFieldRef limits). */
+  get allocatable(): Record<string, string> {
+    return machineResources(this.o.machine, this.o.capacity).allocatable;
+  }
+
+  /** Register (or update) the Node and take the Lease; then keep both fresh. */
+  async start(): Promise<Node> {
+    this.o.recorder.event(this.nodeTarget(), 'Normal', 'Starting', 'Starting kubelet.');
+    await this.register();
+    await this.renewLease();
+    this.scheduleStatus();
+    this.scheduleLease();
+    return this.node!;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.statusTimer) clearTimeout(this.statusTimer);
+    if (this.leaseTimer) clearTimeout(this.leaseTimer);
+    await Promise.allSettled([this.statusBusy, this.leaseBusy]);
+  }
+
+  /** Check health and report now (tests; the timer does it periodically). */
+  syncStatus(force = false): Promise<void> {
+    const p = this.statusBusy.then(() => this.updateStatus(force));
+    this.statusBusy = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Renew the lease now. */
+  syncLease(): Promise<void> {
+    const p = this.leaseBusy.then(() => this.renewLease());
+    this.leaseBusy = p.catch(() => undefined);
+    return p;
+  }
+
+  private nodeTarget() {
+    return { kind: 'Node', name: this.o.nodeName, uid: this.o.nodeName, namespace: 'default', apiVersion: 'v1' };
+  }
+
+  private labels(): Record<string, string> {
+    const arch = this.o.machine.architecture;
+    return {
+      'beta.kubernetes.io/arch': arch,
+      'beta.kubernetes.io/os': 'linux',
+      'kubernetes.io/arch': arch,
+      'kubernetes.io/hostname': this.o.nodeName,
+      'kubernetes.io/os': 'linux',
+      ...(this.o.labels ?? {}),
+    };
+  }
+
+  private async buildStatus(old: Record<string, unknown> | undefined): Promise<Record<string, unknown>> {
+    const m = this.o.machine;
+    const { capacity, allocatable } = machineResources(m, this.o.capacity);
+    let runtimeError: string | undefined;
+    let runtimeVersion = '';
+    try {
+      const v = await this.o.runtime.version();
+      runtimeVersion = `${v.runtimeName}://${v.runtimeVersion}`;
+    } catch (e) {
+      runtimeError = e instanceof Error ? e.message : String(e);
+      runtimeVersion = String(((old?.nodeInfo ?? {}) as Record<string, unknown>).containerRuntimeVersion ?? `${this.o.runtime.name}://unknown`);
+    }
+    const pressure = await (this.o.pressure ?? (() => measurePressure(this.o.dataDir)))();
+    const conditions = mergeConditions(old?.conditions as NodeCondition[] | undefined, nodeConditions(pressure, runtimeError), this.now());
+    const status: Record<string, unknown> = {
+      capacity,
+      allocatable,
+      conditions,
+      addresses: [
+        { type: 'InternalIP', address: this.hostIP },
+        { type: 'Hostname', address: this.o.nodeName },
+      ],
+      daemonEndpoints: { kubeletEndpoint: { Port: this.o.kubeletPort ?? 10250 } },
+      nodeInfo: {
+        machineID: m.machineID,
+        systemUUID: m.systemUUID,
+        bootID: m.bootID,
+        kernelVersion: m.kernelVersion,
+        osImage: m.osImage,
+        containerRuntimeVersion: runtimeVersion,
+        kubeletVersion: KUBELET_VERSION,
+        kubeProxyVersion: KUBELET_VERSION,
+        operatingSystem: m.operatingSystem,
+        architecture: m.architecture,
+      },
+    };
+    return status;
+  }
+
+  private async register(): Promise<void> {
+    const c = this.o.client;
+    const status = await this.buildStatus(undefined);
+    const spec: Record<string, unknown> = {};
+    if (this.o.podCIDR) {
+      spec.podCIDR = this.o.podCIDR;
+      spec.podCIDRs = [this.o.podCIDR];
+    }
+    if (this.o.taints?.length) spec.taints = this.o.taints;
+    const body: Node = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: this.o.nodeName,
+        labels: this.labels(),
+        annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
+      },
+      spec,
+      status,
+    };
+    try {
+      this.node = await c.create<Node>(NODES, body);
+      this.o.logger.info('registered node', { node: this.o.nodeName });
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+      // Already registered (an agent restart): bring labels and podCIDR up to date, keep the rest.
+      const existing = await c.get<Node>(NODES, undefined, this.o.nodeName);
+      const patch: Record<string, unknown> = { metadata: { labels: this.labels() } };
+      const exSpec = (existing.spec ?? {}) as Record<string, unknown>;
+      if (this.o.podCIDR && !exSpec.podCIDR) patch.spec = { podCIDR: this.o.podCIDR, podCIDRs: [this.o.podCIDR] };
+      this.node = await c.patch<Node>(NODES, undefined, this.o.nodeName, patch, 'merge');
+      this.o.logger.info('node already registered; updated it', { node: this.o.nodeName });
+    }
+    await this.writeStatus(await this.buildStatus(this.node.status));
+  }
+
+  private async writeStatus(status: Record<string, unknown>): Promise<void> {
+    this.node = await this.o.client.patch<Node>(NODES, undefined, this.o.nodeName, { status }, 'merge', { subresource: 'status' });
+    this.lastReport = this.now();
+    const ready = ((status.conditions ?? []) as NodeCondition[]).find((c) => c.type === 'Ready');
+    if (ready && ready.status !== this.lastReady) {
+      if (this.lastReady === undefined) {
+        this.o.recorder.event(this.nodeTarget(), 'Normal', 'NodeHasSufficientMemory', `Node ${this.o.nodeName} status is now: NodeHasSufficientMemory`);
+        this.o.recorder.event(this.nodeTarget(), 'Normal', 'NodeHasNoDiskPressure', `Node ${this.o.nodeName} status is now: NodeHasNoDiskPressure`);
+        this.o.recorder.event(this.nodeTarget(), 'Normal', 'NodeHasSufficientPID', `Node ${this.o.nodeName} status is now: NodeHasSufficientPID`);
+      }
+      const reason = ready.status === 'True' ? 'NodeReady' : 'NodeNotReady';
+      this.o.recorder.event(this.nodeTarget(), 'Normal', reason, `Node ${this.o.nodeName} status is now: ${reason}`);
+      this.lastReady = ready.status;
+    }
+  }
+
+  private async updateStatus(force: boolean): Promise<void> {
+    if (this.stopped) return;
+    if (!this.node) {
+      await this.register();
+      return;
+    }
+    // Read the Node as the API has it: someone else (the node controller) may have changed its
+    // conditions, or deleted it.
+    try {
+      this.node = await this.o.client.get<Node>(NODES, undefined, this.o.nodeName);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      this.o.logger.warn('node object is gone; registering it again', { node: this.o.nodeName });
+      this.node = undefined;
+      await this.register();
+      return;
+    }
+    const old = this.node.status;
+    const next = await this.buildStatus(old);
+    const due = this.now() - this.lastReport >= (this.o.statusReportMs ?? 300_000);
+    if (!force && !due && !nodeStatusChanged(old, next)) return;
+    await this.writeStatus(next);
+  }
+
+  private scheduleStatus(): void {
+    if (this.stopped) return;
+    this.statusTimer = setTimeout(() => {
+      this.syncStatus()
+        .catch((e: unknown) => this.o.logger.warn('node status update failed', { node: this.o.nodeName, error: e instanceof Error ? e.message : String(e) }))
+        .finally(() => this.scheduleStatus());
+    }, this.o.statusUpdateMs ?? 10_000);
+    this.statusTimer.unref();
+  }
+
+  private leaseBody(): KubeObject {
+    const duration = this.o.leaseDurationSeconds ?? 40;
+    const meta: Record<string, unknown> = { name: this.o.nodeName, namespace: NODE_LEASE_NAMESPACE };
+    if (this.node?.metadata.uid) {
+      meta.ownerReferences = [{ apiVersion: 'v1', kind: 'Node', name: this.o.nodeName, uid: this.node.metadata.uid }];
+    }
+    return {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: meta,
+      spec: { holderIdentity: this.o.nodeName, leaseDurationSeconds: duration, renewTime: microTime(this.now()) },
+    };
+  }
+
+  private async renewLease(): Promise<void> {
+    if (this.stopped) return;
+    const c = this.o.client;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (!this.lease) {
+        try {
+          this.lease = await c.get(LEASES, NODE_LEASE_NAMESPACE, this.o.nodeName);
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+          try {
+            this.lease = await c.create(LEASES, this.leaseBody());
+            return;
+          } catch (err) {
+            if (isAlreadyExists(err)) continue;
+            if (isNotFound(err)) {
+              // kube-node-lease does not exist yet: make it.
+              await c.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NODE_LEASE_NAMESPACE } }).catch((x: unknown) => {
+                if (!isAlreadyExists(x)) throw x;
+              });
+              continue;
+            }
+            throw err;
+          }
+        }
+      }
+      const body = this.leaseBody();
+      body.metadata.resourceVersion = this.lease.metadata.resourceVersion;
+      try {
+        this.lease = await c.update(LEASES, body);
+        return;
+      } catch (e) {
+        if (isConflict(e) || isNotFound(e)) {
+          this.lease = undefined;
+          continue;
+        }
+        throw e;
+      }
+    }
+    throw new Error('could not renew the node lease after 3 attempts');
+  }
+
+  private scheduleLease(): void {
+    if (this.stopped) return;
+    const every = this.o.leaseRenewMs ?? ((this.o.leaseDurationSeconds ?? 40) * 1000) / 4;
+    this.leaseTimer = setTimeout(() => {
+      this.syncLease()
+        .catch((e: unknown) => this.o.logger.warn('node lease renewal failed', { node: this.o.nodeName, error: e instanceof Error ? e.message : String(e) }))
+        .finally(() => this.scheduleLease());
+    }, every);
+    this.leaseTimer.unref();
+  }
+}
