@@ -184,8 +184,26 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       },
     });
 
+    // 5. For `kennel up`: this machine as a node, with node credentials of its own.
+    if (opts.runtime) {
+      const { startNode } = await import('./node.ts');
+      const nodeName = hostname().toLowerCase();
+      const nodeToken = randomBytes(32).toString('base64url');
+      authenticator.addToken(nodeToken, { username: `system:node:${nodeName}`, groups: ['system:nodes', 'system:masters', 'system:authenticated'] });
+      const nodeClient = new KubeClient({ server: url, ca: pki.tls.ca, token: nodeToken }, { userAgent: `kennel-agent/${nodeName}`, fieldManager: 'kennel-agent' });
+      const node = await startNode({ client: nodeClient, nodeName, runtime: opts.runtime, dataDir: opts.dataDir, logger: log.child('agent') });
+      log.info('local node started', { node: node.nodeName, runtime: node.runtime });
+      components.push({
+        name: 'agent',
+        stop: async () => {
+          await node.stop();
+          nodeClient.close();
+        },
+      });
+    }
+
     // Later issues add their components here, in start order (stopped in reverse): the
-    // cluster DNS (opts.dnsListen), and for `kennel up` the local node agent.
+    // cluster DNS (opts.dnsListen).
 
     const kubeconfigPath = join(opts.dataDir, 'kubeconfig');
     await writeKubeconfig(kubeconfigPath, { server: url, caPem: pki.ca.certPem, token: pki.adminToken });

@@ -65,7 +65,7 @@ describe('starting the control plane', () => {
 
   function options(sub: string): ControlPlaneOptions {
     const dataDir = join(dir, sub, 'data');
-    return { dataDir, bind: '127.0.0.1', port: 0, store: { backend: 'sqlite', path: join(dataDir, 'state.db') }, runtime: 'auto' };
+    return { dataDir, bind: '127.0.0.1', port: 0, store: { backend: 'sqlite', path: join(dataDir, 'state.db') } };
   }
 
   it('creates the data dir and PKI, opens the store, serves, and writes a working kubeconfig', async () => {

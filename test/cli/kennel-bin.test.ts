@@ -49,7 +49,7 @@ describe('kennel up', () => {
     const dir = await mkdtemp(join(tmpdir(), 'kennel-up-'));
     dirs.push(dir);
     const dataDir = join(dir, 'data');
-    const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0', '--runtime', 'simulated'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stdout = '';
     let stderr = '';

@@ -1,0 +1,102 @@
+// The node part of `kennel up` (the local machine as a node) and of `kennel agent`: choose and
+// start a runtime, then the node agent as an API client with the node's own credentials.
+import { execFileSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../util/log.ts';
+import type { Runtime } from '../agent/runtime/types.ts';
+import type { KubeClient } from '../client/rest.ts';
+import type { RuntimeKind } from './args.ts';
+import type { Taint } from '../agent/node.ts';
+
+export interface NodeComponents {
+  runtime: Runtime;
+  stop(): Promise<void>;
+}
+
+function has(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `auto`: containerd when running as root with containerd and runc installed, else process. */
+export function chooseRuntime(kind: RuntimeKind): 'containerd' | 'process' | 'simulated' {
+  if (kind !== 'auto') return kind;
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  return root && has('containerd') && has('runc') ? 'containerd' : 'process';
+}
+
+export async function startRuntime(kind: 'containerd' | 'process' | 'simulated', dataDir: string, podCIDR: string, log: Logger): Promise<NodeComponents> {
+  switch (kind) {
+    case 'simulated': {
+      const { SimulatedRuntime } = await import('../agent/runtime/simulated.ts');
+      const runtime = new SimulatedRuntime({ podCIDR });
+      return { runtime, stop: () => runtime.close() };
+    }
+    case 'process': {
+      const { ProcessRuntime } = await import('../agent/runtime/process.ts');
+      const runtime = new ProcessRuntime({ dataDir, logger: log });
+      return { runtime, stop: () => runtime.close() };
+    }
+    case 'containerd': {
+      const { startContainerdRuntime } = await import('../agent/runtime/cri.ts');
+      const { runtime, containerd } = await startContainerdRuntime({ dataDir, podCIDR, logger: log });
+      // containerd keeps running when kennel stops, so pods survive a kennel restart; the next
+      // start adopts both.
+      void containerd;
+      return { runtime, stop: () => runtime.close() };
+    }
+  }
+}
+
+export interface LocalNodeOptions {
+  client: KubeClient;
+  nodeName?: string;
+  runtime: RuntimeKind;
+  dataDir: string;
+  podCIDR?: string;
+  nodeIP?: string;
+  clusterDNS?: string;
+  labels?: Record<string, string>;
+  taints?: Taint[];
+  logger: Logger;
+}
+
+export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: string; runtime: string; stop(): Promise<void> }> {
+  const kind = chooseRuntime(opts.runtime);
+  const podCIDR = opts.podCIDR ?? '10.244.0.0/24';
+  const nodeName = (opts.nodeName ?? hostname()).toLowerCase();
+  const agentDir = join(opts.dataDir, 'agent');
+  const rt = await startRuntime(kind, agentDir, podCIDR, opts.logger.child('runtime'));
+  const { startAgent } = await import('../agent/agent.ts');
+  let agent;
+  try {
+    agent = await startAgent({
+      client: opts.client,
+      nodeName,
+      runtime: rt.runtime,
+      dataDir: agentDir,
+      logger: opts.logger,
+      podCIDR,
+      nodeIP: opts.nodeIP,
+      clusterDNS: opts.clusterDNS,
+      labels: opts.labels,
+      taints: opts.taints,
+    });
+  } catch (e) {
+    await rt.stop();
+    throw e;
+  }
+  return {
+    nodeName,
+    runtime: kind,
+    async stop() {
+      await agent.stop();
+      await rt.stop();
+    },
+  };
+}
