@@ -165,7 +165,7 @@ describe('kubectl against kennel up', () => {
 
   it('describe shows a pod, a node and a statefulset with their events', async () => {
     const node = join(dir, 'node.yaml');
-    await writeFile(node, 'apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels:\n    kubernetes.io/hostname: n1\n');
+    await writeFile(node, 'apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels:\n    kubernetes.io/hostname: n1\nspec:\n  taints:\n  - key: example.com/test-only\n    effect: NoSchedule\n');
     await kn.k(['create', '-f', node]);
     const ev = join(dir, 'event.yaml');
     const uid = await kn.k(['get', 'sts', 'web', '-o', 'jsonpath={.metadata.uid}']);
@@ -179,9 +179,12 @@ describe('kubectl against kennel up', () => {
     assert.match(d, /Normal\s+SuccessfulCreate\s+.*statefulset-controller\s+create Pod web-0 in StatefulSet web successful/);
     assert.match(await kn.k(['describe', 'node', 'n1']), /^Name:\s+n1$/m);
     await kn.k(['run', 'solo', '--image=busybox', '--', 'sleep', '1000']);
+    await kn.k(['wait', '--for=condition=Ready', 'pod/solo', '--timeout=20s']);
     const p = await kn.k(['describe', 'pod', 'solo']);
-    assert.match(p, /^Status:\s+Pending$/m);
+    assert.match(p, /^Status:\s+Running$/m);
     assert.match(p, /node.kubernetes.io\/not-ready:NoExecute op=Exists for 300s/);
+    assert.match(p, /Normal\s+Scheduled\s+.*default-scheduler\s+Successfully assigned default\/solo to /);
+    assert.match(p, /Normal\s+Started\s+.*kubelet\s+Started container solo/);
   });
 
   it('wait --for=condition and --for=delete, delete --wait', async () => {
