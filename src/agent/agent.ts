@@ -1,6 +1,7 @@
 // The node agent: registers the Node and keeps its Lease, watches the pods bound to the node
 // and runs them through the runtime with one pod worker per pod (podworker.ts), adopting
 // whatever the runtime already runs for them. It is an API client only.
+import { ensureLocalPathDirectory, startLocalPathCleaner } from '../controllers/volumes/node-cleaner.ts';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -231,6 +232,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       getPersistentVolume: (n) => getOrUndefined(PVS, undefined, n),
       serviceAccountToken: opts.serviceAccountToken ?? tokenRequest,
       clusterCA: client.config.ca,
+      ensureLocalPath: async (pv) => {
+        await ensureLocalPathDirectory(pv, nodeName, opts.dataDir);
+      },
     },
     net: {
       clusterDNS: opts.clusterDNS,
@@ -274,6 +278,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   w.start();
   await Promise.all([pods.waitForSync({ timeoutMs: 60_000 }), services.waitForSync({ timeoutMs: 60_000 })]);
   await w.markSynced();
+  // Local-path volumes of this node: directories of deleted volumes are removed here, on the
+  // node that holds them (simulated nodes hold no directories).
+  const cleaner = simulated ? null : await startLocalPathCleaner({ client, nodeName, dataDir: opts.dataDir, logger: log.child('local-path') });
   log.info('node agent running', { node: nodeName, runtime: runtimeName, pods: pods.size });
 
   let stopped = false;
@@ -292,6 +299,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      await cleaner?.stop();
       await pods.stop();
       await w.stop();
       await probes?.close();

@@ -3,6 +3,7 @@
 // DiskPressure, PIDPressure) with heartbeat and transition times, status reports every ~10 s
 // when something changed or a heartbeat is due (5 min), and the node Lease in kube-node-lease
 // renewed every leaseDuration/4 (10 s for 40 s), held by the node and owned by the Node.
+import { resolve as resolvePath } from 'node:path';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import { isAlreadyExists, isConflict, isNotFound, type KubeClient, type ResourceRef } from '../client/rest.ts';
@@ -344,6 +345,11 @@ export class NodeManager {
     return status;
   }
 
+  /** Where this node keeps local-path volumes (`<dataDir>/storage`), for the provisioner. */
+  private dataDirAnnotation(): Record<string, string> {
+    return this.o.dataDir ? { 'kennel.dev/data-dir': resolvePath(this.o.dataDir) } : {};
+  }
+
   private async register(): Promise<void> {
     const c = this.o.client;
     const status = await this.buildStatus(undefined);
@@ -359,7 +365,7 @@ export class NodeManager {
       metadata: {
         name: this.o.nodeName,
         labels: this.labels(),
-        annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
+        annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true', ...this.dataDirAnnotation() },
       },
       spec,
       status,
@@ -371,7 +377,7 @@ export class NodeManager {
       if (!isAlreadyExists(e)) throw e;
       // Already registered (an agent restart): bring labels and podCIDR up to date, keep the rest.
       const existing = await c.get<Node>(NODES, undefined, this.o.nodeName);
-      const patch: Record<string, unknown> = { metadata: { labels: this.labels() } };
+      const patch: Record<string, unknown> = { metadata: { labels: this.labels(), annotations: this.dataDirAnnotation() } };
       const exSpec = (existing.spec ?? {}) as Record<string, unknown>;
       if (this.o.podCIDR && !exSpec.podCIDR) patch.spec = { podCIDR: this.o.podCIDR, podCIDRs: [this.o.podCIDR] };
       this.node = await c.patch<Node>(NODES, undefined, this.o.nodeName, patch, 'merge');

@@ -107,6 +107,8 @@ interface Worker {
   sandboxIds: Set<string>;
   reasons: Map<string, WaitingReason>;
   probeKills: Map<string, string>;
+  /** Consecutive failed volume set-ups (for the retry back-off). */
+  mountRetries?: number;
   running: boolean;
   dirty: boolean;
   timer: NodeJS.Timeout | undefined;
@@ -511,6 +513,7 @@ export class PodWorkers {
       try {
         vols = await setUpPodVolumes(pod, this.o.dataDir, this.volumeSources(), this.volumeContext(pod, state), implicit ? [implicit] : []);
         w.lastMountError = '';
+        w.mountRetries = 0;
       } catch (e) {
         if (!(e instanceof VolumeError)) throw e;
         if (implicit && e.volume === implicit.name) {
@@ -523,7 +526,10 @@ export class PodWorkers {
           this.o.recorder.event(podTarget(pod), 'Warning', 'FailedMount', e.message);
           w.lastMountError = e.message;
           await this.writeStatus(w, pod, state, false);
-          this.requeue(w, now + 10_000);
+          // Retry soon at first (a claim is usually bound within a second of its pod being
+          // scheduled), then back off to every 10 s.
+          w.mountRetries = (w.mountRetries ?? 0) + 1;
+          this.requeue(w, now + Math.min(10_000, 250 * 2 ** (w.mountRetries - 1)));
           return;
         }
       }

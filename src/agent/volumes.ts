@@ -45,6 +45,8 @@ export interface VolumeSources {
   serviceAccountToken(pod: Pod, audience: string | undefined, expirationSeconds: number): Promise<string>;
   /** The cluster CA (PEM), used when the kube-root-ca.crt configMap does not exist. */
   clusterCA?: string;
+  /** Create the directory of a local-path volume this node owns, before it is mounted. */
+  ensureLocalPath?(pv: KubeObject): Promise<void>;
 }
 
 export interface VolumeContext extends EnvContext {
@@ -450,6 +452,7 @@ async function claimPath(ns: string, claimName: string, sources: VolumeSources):
   if (!pv) throw new Error(`persistentvolume "${spec.volumeName}" not found`);
   const pvSpec = (pv.spec ?? {}) as { local?: { path?: string }; hostPath?: { path?: string; type?: string } };
   if (pvSpec.local?.path) {
+    await sources.ensureLocalPath?.(pv);
     await checkHostPath(pvSpec.local.path, 'Directory');
     return pvSpec.local.path;
   }

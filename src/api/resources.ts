@@ -19,6 +19,8 @@ export interface WriteOptions {
 }
 
 export interface Hooks {
+  /** Called on create after defaults, before validation (admission-style defaulting). */
+  admit?(def: ResourceDef, obj: KubeObject): Promise<void>;
   /** Called before a create is stored (namespace existence checks, allocations). May return
    *  an undo, run when the create does not happen (dry run, or the store refused it). */
   beforeCreate?(def: ResourceDef, obj: KubeObject): Promise<(() => Promise<void>) | void>;
@@ -101,6 +103,7 @@ export async function createObject(ctx: ResourceContext, def: ResourceDef, ns: s
   if (def.subresources?.status && def.kind !== 'Node') delete obj.status;
   def.defaults?.(obj);
   def.prepareForCreate?.(obj);
+  await ctx.hooks.admit?.(def, obj);
   validateAll(def, obj);
   const tracked = opts.applied
     ? obj

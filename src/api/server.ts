@@ -16,9 +16,13 @@ import type { Authenticator, UserInfo } from './auth.ts';
 import { serveNonResource } from './nonresource.ts';
 import { readBody, parseAnyBody } from './body.ts';
 import { ServiceAllocators } from './allocators.ts';
+import { admitCreate } from './admission.ts';
 import { advertiseAddress, ensureKubernetesService } from './kubernetes-service.ts';
 import type { ResourceDef } from '../registry/types.ts';
 import { warningHeaderValue } from './fieldvalidation.ts';
+import { getObject } from './resources.ts';
+import { proxyPodStream, writeUpgradeError } from './podproxy.ts';
+import type { Duplex } from 'node:stream';
 
 export interface ApiServerOptions {
   store: Store;
@@ -31,6 +35,8 @@ export interface ApiServerOptions {
   registry?: Registry;
   /** The address pods reach this server at (for the `kubernetes` Service); default: derived from bind. */
   advertiseAddress?: string;
+  /** Proxy pods/log, exec and attach to node agents with this client certificate (podproxy.ts). */
+  podProxy?: { clientCert: { cert: string; key: string }; agentCA?: string };
 }
 
 export interface ApiServer {
@@ -61,12 +67,32 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       return () => allocators.releaseAll(taken);
     }
   };
+  ctx.hooks.admit = (def, obj) => admitCreate(objects, registry, def, obj);
   ctx.hooks.afterDelete = (def, obj) => {
     if (isService(def)) void allocators.releaseAll(ServiceAllocators.heldBy(obj)).catch((e) => log.warn('release of service addresses failed', { error: String(e) }));
   };
   await lifecycle.ensureBuiltins();
   await lifecycle.track(cache);
   await lifecycle.resume();
+  const podsDef = registry.lookup('', 'v1', 'pods');
+  const nodesDef = registry.lookup('', 'v1', 'nodes');
+  if (opts.podProxy && podsDef && nodesDef) {
+    const getOrUndefined = async (def: ResourceDef, ns: string | undefined, name: string) => {
+      try {
+        return (await getObject(ctx, def, ns, name)).obj;
+      } catch (e) {
+        if (e instanceof ApiError && e.code === 404) return undefined;
+        throw e;
+      }
+    };
+    ctx.podProxy = {
+      getPod: (ns, name) => getOrUndefined(podsDef, ns, name),
+      getNode: (name) => getOrUndefined(nodesDef, undefined, name),
+      clientCert: opts.podProxy.clientCert,
+      agentCA: opts.podProxy.agentCA,
+      logger: log.child('podproxy'),
+    };
+  }
 
   const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (req, res) => {
     void handle(req, res).catch((e) => {
@@ -78,6 +104,23 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 0;
+  // pods/exec and pods/attach: WebSocket upgrades, authenticated here, proxied to the node agent.
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    try {
+      const url = new URL(req.url ?? '/', 'https://kennel');
+      if (!opts.authenticator.authenticate(req.headers.authorization)) throw errors.unauthorized();
+      const ri = parseRequest(req.method ?? 'GET', url.pathname.replace(/\/+$/, ''), url.searchParams);
+      if (ri.kind === 'resource' && ri.group === '' && ri.resource === 'pods' && ri.namespace && ri.name && (ri.subresource === 'exec' || ri.subresource === 'attach')) {
+        if (!ctx.podProxy) throw errors.unavailable(`pods/${ri.subresource} is not served yet: no node agent is connected to proxy it`);
+        void proxyPodStream(ctx.podProxy, { namespace: ri.namespace, name: ri.name }, ri.subresource, req, socket, head);
+        return;
+      }
+      throw errors.badRequest(`the server does not upgrade connections for ${url.pathname}`);
+    } catch (e) {
+      writeUpgradeError(socket, toApiError(e));
+    }
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The request target is split by hand: `new URL()` would read `//x` as a host name.
