@@ -2,6 +2,7 @@
 import type { ControllerFactory } from './manager.ts';
 import { startGarbageCollector } from './gc/index.ts';
 import { statefulSetController } from './statefulset/controller.ts';
+import { daemonSetController } from './daemonset/controller.ts';
 import { localPathProvisioner, volumeBinderController } from './volumes/index.ts';
 
 export const garbageCollector: ControllerFactory = {
@@ -10,5 +11,5 @@ export const garbageCollector: ControllerFactory = {
 };
 
 export function builtinControllers(): ControllerFactory[] {
-  return [garbageCollector, statefulSetController, volumeBinderController, localPathProvisioner];
+  return [garbageCollector, statefulSetController, daemonSetController, volumeBinderController, localPathProvisioner];
 }
