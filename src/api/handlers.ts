@@ -16,9 +16,12 @@ import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, serverSideAp
 import { scaleOf, applyScale } from './scale.ts';
 import { labelSelectorString } from '../registry/validation.ts';
 import { checkJsonPatch, checkMergePatch, strictPatchInvalid } from './fieldvalidation.ts';
+import { proxyPodLog, type PodProxyContext } from './podproxy.ts';
 
 export interface HandlerContext extends ResourceContext {
   cache: WatchCache;
+  /** pods/log, exec and attach to the node agents (podproxy.ts); without it they answer 503. */
+  podProxy?: PodProxyContext;
 }
 
 export interface Reply {
@@ -64,6 +67,13 @@ export async function handleResource(
   const ns = def.namespaced ? ri.namespace : undefined;
   if (def.namespaced && ri.namespace === undefined && ri.verb !== 'list' && ri.verb !== 'watch' && ri.verb !== 'deletecollection') {
     throw errors.notFound(def.group, def.plural, ri.name ?? '');
+  }
+  if (ctx.podProxy && def.kind === 'Pod' && def.group === '' && (ri.subresource === 'log' || ri.subresource === 'exec' || ri.subresource === 'attach')) {
+    // exec and attach arrive as upgrades (server.ts 'upgrade'); a plain request is refused as Kubernetes does.
+    if (ri.subresource !== 'log') throw errors.badRequest('Upgrade request required');
+    if (ri.verb !== 'get') throw errors.methodNotAllowed();
+    await proxyPodLog(ctx.podProxy, { namespace: ns!, name: ri.name! }, query, res);
+    return null;
   }
   if (ri.subresource) return handleSubresource(ctx, def, ri, req, query);
   if ((ri.verb === 'update' || ri.verb === 'patch') && !ri.name) throw errors.methodNotAllowed();
