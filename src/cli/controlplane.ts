@@ -131,6 +131,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
 
     // 2. The API server.
     const authenticator = createTokenAuthenticator(new Map([[pki.adminToken, adminUser()]]));
+    const { kubeletClientCertificate } = await import('../agent/server-certs.ts');
     const server = await startApiServer({
       store,
       bind: opts.bind,
@@ -138,6 +139,8 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       tls: pki.tls,
       authenticator,
       logger: log.child('apiserver'),
+      // The API server's client certificate for the agents' endpoints (logs, exec, attach).
+      podProxy: { clientCert: await kubeletClientCertificate({ certPem: pki.ca.certPem, keyPem: pki.ca.keyPem }) },
     });
     components.push({ name: 'apiserver', stop: () => server.close() });
 
@@ -191,7 +194,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       const nodeToken = randomBytes(32).toString('base64url');
       authenticator.addToken(nodeToken, { username: `system:node:${nodeName}`, groups: ['system:nodes', 'system:masters', 'system:authenticated'] });
       const nodeClient = new KubeClient({ server: url, ca: pki.tls.ca, token: nodeToken }, { userAgent: `kennel-agent/${nodeName}`, fieldManager: 'kennel-agent' });
-      const node = await startNode({ client: nodeClient, nodeName, runtime: opts.runtime, dataDir: opts.dataDir, logger: log.child('agent') });
+      const node = await startNode({ client: nodeClient, nodeName, runtime: opts.runtime, dataDir: opts.dataDir, logger: log.child('agent'), ca: { certPem: pki.ca.certPem, keyPem: pki.ca.keyPem } });
       log.info('local node started', { node: node.nodeName, runtime: node.runtime });
       components.push({
         name: 'agent',

@@ -64,6 +64,10 @@ export interface LocalNodeOptions {
   labels?: Record<string, string>;
   taints?: Taint[];
   logger: Logger;
+  /** The cluster CA: signs the agent's serving certificate (key: `kennel up`) and verifies the API server's client certificate. */
+  ca: { certPem: string; keyPem?: string };
+  /** Port of the agent's HTTPS endpoint (logs, exec, attach); 0 picks a free one. */
+  kubeletPort?: number;
 }
 
 export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: string; runtime: string; stop(): Promise<void> }> {
@@ -73,9 +77,23 @@ export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: str
   const agentDir = join(opts.dataDir, 'agent');
   const rt = await startRuntime(kind, agentDir, podCIDR, opts.logger.child('runtime'));
   const { startAgent } = await import('../agent/agent.ts');
-  let agent;
+  const { startAgentServer, containerFinder } = await import('../agent/server.ts');
+  const { agentServingCertificate } = await import('../agent/server-certs.ts');
+  // The endpoint the API server proxies logs, exec and attach to. Its port goes into the Node.
+  type AgentHandle = Awaited<ReturnType<typeof startAgent>>;
+  let agent: AgentHandle | undefined;
+  const serving = await agentServingCertificate(nodeName, opts.nodeIP ? [opts.nodeIP] : [], opts.ca.keyPem ? { certPem: opts.ca.certPem, keyPem: opts.ca.keyPem } : undefined);
+  const endpoint = await startAgentServer({
+    runtime: rt.runtime,
+    port: opts.kubeletPort ?? 0,
+    bind: '0.0.0.0',
+    tls: { cert: serving.cert, key: serving.key, ca: opts.ca.certPem },
+    findContainer: containerFinder({ findContainer: (ns, pod, container, previous) => (agent ? agent.findContainer(ns, pod, container, previous) : Promise.resolve(undefined)) }),
+    logger: opts.logger.child('endpoint'),
+  });
   try {
     agent = await startAgent({
+      kubeletPort: endpoint.port,
       client: opts.client,
       nodeName,
       runtime: rt.runtime,
@@ -88,14 +106,17 @@ export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: str
       taints: opts.taints,
     });
   } catch (e) {
+    await endpoint.close();
     await rt.stop();
     throw e;
   }
+  const started = agent;
   return {
     nodeName,
     runtime: kind,
     async stop() {
-      await agent.stop();
+      await started.stop();
+      await endpoint.close();
       await rt.stop();
     },
   };
