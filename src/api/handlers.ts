@@ -16,10 +16,13 @@ import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, serverSideAp
 import { scaleOf, applyScale } from './scale.ts';
 import { labelSelectorString } from '../registry/validation.ts';
 import { checkJsonPatch, checkMergePatch, strictPatchInvalid } from './fieldvalidation.ts';
+import { DEFAULT_AUDIENCE, ServiceAccountTokens, type BoundObject } from './satokens.ts';
 import { proxyPodLog, type PodProxyContext } from './podproxy.ts';
 
 export interface HandlerContext extends ResourceContext {
   cache: WatchCache;
+  /** Issues service-account tokens (TokenRequest); absent: the token subresource is not served. */
+  tokens?: ServiceAccountTokens;
   /** pods/log, exec and attach to the node agents (podproxy.ts); without it they answer 503. */
   podProxy?: PodProxyContext;
 }
@@ -340,9 +343,49 @@ async function handleSubresource(ctx: HandlerContext, def: ResourceDef, ri: Reso
     );
     return { code: 200, body: render(def, r.obj, req, query) };
   }
+  if (sub === 'token' && def.kind === 'ServiceAccount' && ri.verb === 'create' && ctx.tokens) {
+    return { code: 201, body: await tokenRequest(ctx, ctx.tokens, ns ?? '', name, parseAnyBody(await readBody(req), req.headers['content-type'])) };
+  }
   const known = def.subresources?.others?.includes(sub);
   if (known) {
     throw errors.unavailable(`${def.plural}/${sub} is not served yet: no node agent is connected to proxy it`);
   }
   throw errors.notFound(def.group, `${def.plural}/${sub}`, name);
+}
+
+/** TokenRequest: a bound, expiring token for a service account (kubectl create token). */
+async function tokenRequest(ctx: HandlerContext, tokens: ServiceAccountTokens, ns: string, name: string, body: unknown): Promise<unknown> {
+  const saDef = { group: '', plural: 'serviceaccounts' };
+  const sa = await ctx.objects.kv.get(`/registry/core/serviceaccounts/${ns}/${name}`);
+  if (!sa) throw errors.notFound(saDef.group, saDef.plural, name);
+  const saObj = JSON.parse(sa.value) as KubeObject;
+  const req = (body && typeof body === 'object' ? body : {}) as { spec?: { audiences?: string[]; expirationSeconds?: number; boundObjectRef?: { kind?: string; apiVersion?: string; name?: string; uid?: string } } };
+  const spec = req.spec ?? {};
+  const causes: { reason: string; field: string; message: string }[] = [];
+  if (spec.expirationSeconds !== undefined && (!Number.isInteger(spec.expirationSeconds) || spec.expirationSeconds < 600)) {
+    causes.push({ reason: 'FieldValueInvalid', field: 'spec.expirationSeconds', message: `Invalid value: ${JSON.stringify(spec.expirationSeconds)}: may not specify a duration less than 10 minutes` });
+  }
+  let bound: BoundObject | undefined;
+  const ref = spec.boundObjectRef;
+  if (ref) {
+    if (ref.kind !== 'Pod' && ref.kind !== 'Secret' && ref.kind !== 'Node') {
+      causes.push({ reason: 'FieldValueNotSupported', field: 'spec.boundObjectRef.kind', message: `Unsupported value: ${JSON.stringify(ref.kind)}: supported values: "Pod", "Secret", "Node"` });
+    } else {
+      const key = ref.kind === 'Node' ? `/registry/core/nodes/${ref.name}` : `/registry/core/${ref.kind === 'Pod' ? 'pods' : 'secrets'}/${ns}/${ref.name}`;
+      const target = await ctx.objects.kv.get(key);
+      const uid = target ? (JSON.parse(target.value) as KubeObject).metadata.uid : undefined;
+      if (!target || (ref.uid && ref.uid !== uid)) throw errors.notFound('', ref.kind === 'Pod' ? 'pods' : ref.kind === 'Secret' ? 'secrets' : 'nodes', ref.name ?? '');
+      bound = { kind: ref.kind, name: ref.name ?? '', uid: uid ?? '' };
+    }
+  }
+  if (causes.length) throw errors.invalid('authentication.k8s.io', 'TokenRequest', name, causes);
+  const expirationSeconds = ServiceAccountTokens.expiration(spec.expirationSeconds);
+  const t = tokens.issue({ namespace: ns, name, uid: saObj.metadata.uid ?? '', audiences: spec.audiences, expirationSeconds, bound });
+  return {
+    kind: 'TokenRequest',
+    apiVersion: 'authentication.k8s.io/v1',
+    metadata: { name, namespace: ns, creationTimestamp: null },
+    spec: { audiences: spec.audiences?.length ? spec.audiences : [DEFAULT_AUDIENCE], expirationSeconds, boundObjectRef: ref ?? null },
+    status: { token: t.token, expirationTimestamp: rfc3339(new Date(t.expiresAt)) },
+  };
 }

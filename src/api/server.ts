@@ -17,8 +17,10 @@ import { serveNonResource } from './nonresource.ts';
 import { readBody, parseAnyBody } from './body.ts';
 import { ServiceAllocators } from './allocators.ts';
 import { admitCreate } from './admission.ts';
+import { ServiceAccountTokens } from './satokens.ts';
+import type { KeyObject } from 'node:crypto';
 import { advertiseAddress, ensureKubernetesService } from './kubernetes-service.ts';
-import type { ResourceDef } from '../registry/types.ts';
+import type { KubeObject, ResourceDef } from '../registry/types.ts';
 import { warningHeaderValue } from './fieldvalidation.ts';
 import { getObject } from './resources.ts';
 import { proxyPodStream, writeUpgradeError } from './podproxy.ts';
@@ -35,6 +37,8 @@ export interface ApiServerOptions {
   registry?: Registry;
   /** The address pods reach this server at (for the `kubernetes` Service); default: derived from bind. */
   advertiseAddress?: string;
+  /** Signs service-account tokens (TokenRequest) and verifies them; without it there are none. */
+  serviceAccountKey?: KeyObject;
   /** Proxy pods/log, exec and attach to node agents with this client certificate (podproxy.ts). */
   podProxy?: { clientCert: { cert: string; key: string }; agentCA?: string };
 }
@@ -94,6 +98,33 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     };
   }
 
+  // Service-account tokens: issued by TokenRequest, accepted while valid and while the account
+  // (and the pod it is bound to) still exist with the uids in the token.
+  if (opts.serviceAccountKey) ctx.tokens = new ServiceAccountTokens(opts.serviceAccountKey);
+  const verified = new Map<string, { user: UserInfo; until: number }>();
+  const uidOf = async (key: string): Promise<string | undefined> => {
+    const kv = await opts.store.get(key);
+    if (!kv) return undefined;
+    const o = JSON.parse(kv.value) as KubeObject;
+    return o.metadata.deletionTimestamp ? undefined : o.metadata.uid;
+  };
+  async function authenticate(header: string | undefined): Promise<UserInfo | null> {
+    const user = opts.authenticator.authenticate(header);
+    if (user || !ctx.tokens || !header?.startsWith('Bearer ')) return user;
+    const token = header.slice(7).trim();
+    const hit = verified.get(token);
+    if (hit && hit.until > Date.now()) return hit.user;
+    const claims = ctx.tokens.verify(token);
+    if (!claims) return null;
+    const k = claims['kubernetes.io'];
+    if ((await uidOf(`/registry/core/serviceaccounts/${k.namespace}/${k.serviceaccount.name}`)) !== k.serviceaccount.uid) return null;
+    if (k.pod && (await uidOf(`/registry/core/pods/${k.namespace}/${k.pod.name}`)) !== k.pod.uid) return null;
+    const u = ServiceAccountTokens.userOf(claims);
+    if (verified.size > 10000) verified.clear();
+    verified.set(token, { user: u, until: Math.min(Date.now() + 10_000, claims.exp * 1000) });
+    return u;
+  }
+
   const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (req, res) => {
     void handle(req, res).catch((e) => {
       log.error('request failed', { method: req.method, url: req.url, error: String(e) });
@@ -105,11 +136,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   server.headersTimeout = 66_000;
   server.requestTimeout = 0;
   // pods/exec and pods/attach: WebSocket upgrades, authenticated here, proxied to the node agent.
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(req, socket, head));
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => {});
     try {
-      const url = new URL(req.url ?? '/', 'https://kennel');
-      if (!opts.authenticator.authenticate(req.headers.authorization)) throw errors.unauthorized();
+      const target = req.url ?? '/';
+      const q = target.indexOf('?');
+      const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
+      if (!(await authenticate(req.headers.authorization))) throw errors.unauthorized();
       const ri = parseRequest(req.method ?? 'GET', url.pathname.replace(/\/+$/, ''), url.searchParams);
       if (ri.kind === 'resource' && ri.group === '' && ri.resource === 'pods' && ri.namespace && ri.name && (ri.subresource === 'exec' || ri.subresource === 'attach')) {
         if (!ctx.podProxy) throw errors.unavailable(`pods/${ri.subresource} is not served yet: no node agent is connected to proxy it`);
@@ -120,7 +154,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     } catch (e) {
       writeUpgradeError(socket, toApiError(e));
     }
-  });
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The request target is split by hand: `new URL()` would read `//x` as a host name.
@@ -130,7 +164,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const path = url.pathname.replace(/\/+$/, '') || '/';
     let user: UserInfo | null = null;
     try {
-      user = opts.authenticator.authenticate(req.headers.authorization);
+      user = await authenticate(req.headers.authorization);
       if (!user && !PUBLIC_PATHS.has(path)) throw errors.unauthorized();
       const ri = parseRequest(req.method ?? 'GET', path, url.searchParams);
       if (ri.kind === 'nonresource') {

@@ -132,6 +132,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     // 2. The API server.
     const authenticator = createTokenAuthenticator(new Map([[pki.adminToken, adminUser()]]));
     const { kubeletClientCertificate } = await import('../agent/server-certs.ts');
+    const { ensureServiceAccountKey } = await import('../api/satokens.ts');
     const server = await startApiServer({
       store,
       bind: opts.bind,
@@ -139,6 +140,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       tls: pki.tls,
       authenticator,
       logger: log.child('apiserver'),
+      serviceAccountKey: await ensureServiceAccountKey(opts.dataDir),
       // The API server's client certificate for the agents' endpoints (logs, exec, attach).
       podProxy: { clientCert: await kubeletClientCertificate({ certPem: pki.ca.certPem, keyPem: pki.ca.keyPem }) },
     });

@@ -3,6 +3,7 @@ import type { ControllerFactory } from './manager.ts';
 import { startGarbageCollector } from './gc/index.ts';
 import { statefulSetController } from './statefulset/controller.ts';
 import { daemonSetController } from './daemonset/controller.ts';
+import { serviceAccountsController } from './serviceaccounts.ts';
 import { localPathProvisioner, volumeBinderController } from './volumes/index.ts';
 
 export const garbageCollector: ControllerFactory = {
@@ -11,5 +12,5 @@ export const garbageCollector: ControllerFactory = {
 };
 
 export function builtinControllers(): ControllerFactory[] {
-  return [garbageCollector, statefulSetController, daemonSetController, volumeBinderController, localPathProvisioner];
+  return [garbageCollector, serviceAccountsController, statefulSetController, daemonSetController, volumeBinderController, localPathProvisioner];
 }

@@ -9,6 +9,7 @@ import type { Store } from '../../src/store/types.ts';
 import { startApiServer, type ApiServer } from '../../src/api/server.ts';
 import { ensureClusterPki, writeKubeconfig } from '../../src/api/pki.ts';
 import { createTokenAuthenticator } from '../../src/api/auth.ts';
+import { ensureServiceAccountKey } from '../../src/api/satokens.ts';
 import { silentLogger } from '../../src/util/log.ts';
 
 export interface TestServer {
@@ -35,7 +36,7 @@ export async function startTestServer(opts: { store?: Store; backend?: 'memory' 
   const pki = await ensureClusterPki(dir, {});
   const store = opts.store ?? (await openStore(opts.backend === 'sqlite' ? { backend: 'sqlite', path: join(dir, 'state.db') } : { backend: 'memory' }));
   const authenticator = createTokenAuthenticator(new Map([[pki.adminToken, { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] }]]));
-  const server = await startApiServer({ store, bind: '127.0.0.1', port: 0, tls: pki.tls, authenticator, logger: silentLogger });
+  const server = await startApiServer({ store, bind: '127.0.0.1', port: 0, tls: pki.tls, authenticator, logger: silentLogger, serviceAccountKey: await ensureServiceAccountKey(dir) });
   const kubeconfig = join(dir, 'kubeconfig');
   await writeKubeconfig(kubeconfig, { server: server.url, caPem: pki.tls.ca, token: pki.adminToken });
   const agent = new https.Agent({ ca: pki.tls.ca, keepAlive: true });
