@@ -207,8 +207,38 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       });
     }
 
-    // Later issues add their components here, in start order (stopped in reverse): the
-    // cluster DNS (opts.dnsListen).
+    // 6. The cluster DNS: for pods (the bridge gateway for containerd pods, 127.0.0.10 for
+    //    process pods, port 53 — as root) and for the host (--dns-listen).
+    const dnsListen: { host: string; port: number }[] = [];
+    if (opts.dnsListen) dnsListen.push(opts.dnsListen);
+    const root = typeof process.getuid === 'function' && process.getuid() === 0;
+    if (opts.runtime && root) {
+      const { chooseRuntime, clusterDnsAddress } = await import('./node.ts');
+      const kind = chooseRuntime(opts.runtime);
+      if (kind !== 'simulated') dnsListen.push({ host: clusterDnsAddress(kind, '10.244.0.0/24'), port: 53 });
+    }
+    if (dnsListen.length) {
+      const dnsToken = randomBytes(32).toString('base64url');
+      authenticator.addToken(dnsToken, { username: 'system:serviceaccount:kube-system:kennel-dns', groups: ['system:masters', 'system:authenticated'] });
+      const dnsClient = new KubeClient({ server: url, ca: pki.tls.ca, token: dnsToken }, { userAgent: 'kennel-dns' });
+      const { startDnsServer } = await import('../dns/server.ts');
+      try {
+        const dns = await startDnsServer({ client: dnsClient, listen: dnsListen, logger: log.child('dns') });
+        log.info('cluster DNS listening', { addresses: dns.addresses });
+        components.push({
+          name: 'dns',
+          stop: async () => {
+            await dns.stop();
+            dnsClient.close();
+          },
+        });
+      } catch (e) {
+        dnsClient.close();
+        // The host-facing address was asked for explicitly: not being able to serve it is fatal.
+        if (opts.dnsListen) throw new StartupError(`cannot serve DNS on ${dnsListen.map((l) => `${l.host}:${l.port}`).join(', ')}: ${(e as Error).message}`);
+        log.warn('cluster DNS not started', { error: (e as Error).message });
+      }
+    }
 
     const kubeconfigPath = join(opts.dataDir, 'kubeconfig');
     await writeKubeconfig(kubeconfigPath, { server: url, caPem: pki.ca.certPem, token: pki.adminToken });

@@ -43,6 +43,9 @@ export async function startRuntime(kind: 'containerd' | 'process' | 'simulated',
       return { runtime, stop: () => runtime.close() };
     }
     case 'containerd': {
+      // The bridge exists (with its gateway address) before the first pod, so the cluster DNS
+      // can listen on the gateway from the start; the CNI bridge plugin adopts it.
+      ensureBridge(BRIDGE, gatewayOf(podCIDR), log);
       const { startContainerdRuntime } = await import('../agent/runtime/cri.ts');
       const { runtime, containerd } = await startContainerdRuntime({ dataDir, podCIDR, logger: log });
       // containerd keeps running when kennel stops, so pods survive a kennel restart; the next
@@ -51,6 +54,40 @@ export async function startRuntime(kind: 'containerd' | 'process' | 'simulated',
       return { runtime, stop: () => runtime.close() };
     }
   }
+}
+
+const BRIDGE = 'kennel0';
+
+/** The first address of a pod CIDR (the bridge's gateway), e.g. 10.244.0.1. */
+export function gatewayOf(podCIDR: string): string {
+  const [ip] = podCIDR.split('/');
+  const o = ip.split('.').map(Number);
+  o[3] = (o[3] ?? 0) + 1;
+  return o.join('.');
+}
+
+function ensureBridge(name: string, gateway: string, log: Logger): void {
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'ignore' });
+  try {
+    try {
+      ip('link', 'show', name);
+    } catch {
+      ip('link', 'add', name, 'type', 'bridge');
+    }
+    try {
+      ip('addr', 'add', `${gateway}/24`, 'dev', name);
+    } catch {
+      // already there
+    }
+    ip('link', 'set', name, 'up');
+  } catch (e) {
+    log.warn('could not prepare the pod bridge; the cluster DNS will wait for it', { bridge: name, error: String(e) });
+  }
+}
+
+/** Where pods of this runtime find the cluster DNS. */
+export function clusterDnsAddress(kind: 'containerd' | 'process' | 'simulated', podCIDR: string): string {
+  return kind === 'containerd' ? gatewayOf(podCIDR) : '127.0.0.10';
 }
 
 export interface LocalNodeOptions {
@@ -70,7 +107,7 @@ export interface LocalNodeOptions {
   kubeletPort?: number;
 }
 
-export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: string; runtime: string; stop(): Promise<void> }> {
+export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: string; runtime: 'containerd' | 'process' | 'simulated'; stop(): Promise<void> }> {
   const kind = chooseRuntime(opts.runtime);
   const podCIDR = opts.podCIDR ?? '10.244.0.0/24';
   const nodeName = (opts.nodeName ?? hostname()).toLowerCase();
@@ -101,7 +138,7 @@ export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: str
       logger: opts.logger,
       podCIDR,
       nodeIP: opts.nodeIP,
-      clusterDNS: opts.clusterDNS,
+      clusterDNS: opts.clusterDNS ?? clusterDnsAddress(kind, podCIDR),
       labels: opts.labels,
       taints: opts.taints,
     });

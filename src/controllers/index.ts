@@ -4,6 +4,7 @@ import { startGarbageCollector } from './gc/index.ts';
 import { statefulSetController } from './statefulset/controller.ts';
 import { daemonSetController } from './daemonset/controller.ts';
 import { serviceAccountsController } from './serviceaccounts.ts';
+import { endpointsController, endpointSliceController } from './endpoints/index.ts';
 import { localPathProvisioner, volumeBinderController } from './volumes/index.ts';
 
 export const garbageCollector: ControllerFactory = {
@@ -12,5 +13,5 @@ export const garbageCollector: ControllerFactory = {
 };
 
 export function builtinControllers(): ControllerFactory[] {
-  return [garbageCollector, serviceAccountsController, statefulSetController, daemonSetController, volumeBinderController, localPathProvisioner];
+  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, volumeBinderController, localPathProvisioner];
 }

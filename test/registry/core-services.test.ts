@@ -131,10 +131,12 @@ test('endpoints: defaults, validation and the ENDPOINTS cell', () => {
   const good = ep([{ addresses: [{ ip: '10.0.0.1', hostname: 'web-0' }, { ip: '10.0.0.2' }], ports: [{ port: 80 }] }]);
   assert.equal(((good.subsets as Obj[])[0].ports as Obj[])[0].protocol, 'TCP');
   assert.deepEqual(endpoints.validate?.(good), []);
+  // Loopback addresses are allowed (the process runtime's pod IPs), unlike Kubernetes.
+  assert.deepEqual(endpoints.validate?.(ep([{ addresses: [{ ip: '127.85.0.1' }] }])), []);
   const cases: Array<[Obj[], string]> = [
     [[{ ports: [{ port: 80 }] }], 'subsets[0]'],
     [[{ addresses: [{ ip: 'x' }] }], 'subsets[0].addresses[0].ip'],
-    [[{ addresses: [{ ip: '127.0.0.1' }] }], 'subsets[0].addresses[0].ip'],
+    [[{ addresses: [{ ip: '169.254.1.1' }] }], 'subsets[0].addresses[0].ip'],
     [[{ addresses: [{ ip: '10.0.0.1', hostname: 'Web_0' }] }], 'subsets[0].addresses[0].hostname'],
     [[{ addresses: [{ ip: '10.0.0.1' }], ports: [{ port: 80 }, { name: 'b', port: 81 }] }], 'subsets[0].ports[0].name'],
     [[{ addresses: [{ ip: '10.0.0.1' }], ports: [{ port: 99999 }] }], 'subsets[0].ports[0].port'],
