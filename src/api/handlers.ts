@@ -318,14 +318,17 @@ async function handleSubresource(ctx: HandlerContext, def: ResourceDef, ri: Reso
       },
       { dryRun: dryRun(), fieldManager: fieldManagerOf(req, query, 'unknown'), subresource: 'binding' },
     );
-    return { code: 201, body: successStatus() };
+    return { code: 201, body: { ...successStatus(), code: 201 } };
   }
-  if (sub === 'eviction' && def.kind === 'Pod' && ri.verb === 'create') {
-    const body = parseAnyBody(await readBody(req), req.headers['content-type']) as { deleteOptions?: unknown } | undefined;
+  if (sub === 'eviction' && def.kind === 'Pod') {
+    if (ri.verb !== 'create') throw errors.methodNotAllowed();
+    const body = parseAnyBody(await readBody(req), req.headers['content-type']) as { kind?: string; metadata?: { name?: string }; deleteOptions?: unknown } | undefined;
+    if (body?.kind !== undefined && body.kind !== 'Eviction') throw errors.badRequest(`expected an Eviction, got a ${String(body.kind)}`);
+    if (body?.metadata?.name !== undefined && body.metadata.name !== name) throw errors.badRequest('name in URL does not match name in Eviction object');
     const opts = parseDeleteOptions(body?.deleteOptions, new URLSearchParams());
     if (dryRun()) opts.dryRun = true;
     await deleteObject(ctx, def, ns, name, opts);
-    return { code: 201, body: successStatus() };
+    return { code: 201, body: { ...successStatus(), code: 201 } };
   }
   if (sub === 'finalize' && def.kind === 'Namespace' && ri.verb === 'update') {
     const body = parseText(await readBody(req), 'json') as KubeObject;

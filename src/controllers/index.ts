@@ -4,6 +4,7 @@ import { startGarbageCollector } from './gc/index.ts';
 import { statefulSetController } from './statefulset/controller.ts';
 import { daemonSetController } from './daemonset/controller.ts';
 import { serviceAccountsController } from './serviceaccounts.ts';
+import { nodeLifecycleController } from './nodelifecycle/controller.ts';
 import { endpointsController, endpointSliceController } from './endpoints/index.ts';
 import { localPathProvisioner, volumeBinderController } from './volumes/index.ts';
 
@@ -13,5 +14,5 @@ export const garbageCollector: ControllerFactory = {
 };
 
 export function builtinControllers(): ControllerFactory[] {
-  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, volumeBinderController, localPathProvisioner];
+  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, volumeBinderController, localPathProvisioner, nodeLifecycleController];
 }
