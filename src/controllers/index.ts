@@ -4,7 +4,7 @@ import { startGarbageCollector } from './gc/index.ts';
 import { statefulSetController } from './statefulset/controller.ts';
 import { daemonSetController } from './daemonset/controller.ts';
 import { serviceAccountsController } from './serviceaccounts.ts';
-import { nodeLifecycleController } from './nodelifecycle/controller.ts';
+import { nodeLifecycleControllerWith } from './nodelifecycle/controller.ts';
 import { endpointsController, endpointSliceController } from './endpoints/index.ts';
 import { localPathProvisioner, volumeBinderController } from './volumes/index.ts';
 
@@ -13,6 +13,11 @@ export const garbageCollector: ControllerFactory = {
   start: (ctx) => startGarbageCollector({ client: ctx.client, registry: ctx.registry, logger: ctx.logger }),
 };
 
+// Force-deleting a dead node's StatefulSet pods is only safe once the agents fence themselves
+// (stop their pods when their lease would expire); until the agent does, it stays off and a dead
+// node's pods wait, as in Kubernetes.
+const nodeLifecycle = nodeLifecycleControllerWith({ replaceFencedPods: false });
+
 export function builtinControllers(): ControllerFactory[] {
-  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, volumeBinderController, localPathProvisioner, nodeLifecycleController];
+  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, volumeBinderController, localPathProvisioner, nodeLifecycle];
 }
