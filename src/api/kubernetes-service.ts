@@ -8,7 +8,10 @@ import { nthIP, type ServiceAllocators } from './allocators.ts';
 
 /** The address pods should use to reach this API server. */
 export function advertiseAddress(bind: string): string {
-  if (bind !== '0.0.0.0' && bind !== '::' && !bind.startsWith('127.') && bind !== 'localhost') return bind;
+  // A server on loopback is reached through loopback: the service proxy DNATs pods' traffic for
+  // the `kubernetes` Service there (route_localnet on the pod bridge only).
+  if (bind === 'localhost') return '127.0.0.1';
+  if (bind !== '0.0.0.0' && bind !== '::') return bind;
   for (const addrs of Object.values(os.networkInterfaces())) {
     for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
