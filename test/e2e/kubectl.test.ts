@@ -95,10 +95,10 @@ describe('kubectl against kennel up', () => {
     assert.match(k, /statefulset.apps\/web (unchanged|configured)/);
     const table = await kn.k(['get', 'sts']);
     assert.match(table, /^NAME\s+READY\s+AGE$/m);
-    assert.match(table, /^web\s+0\/2\s+\d+s$/m);
+    assert.match(table, /^web\s+\d\/2\s+\d+s$/m);
     const wide = await kn.k(['get', 'sts', '-o', 'wide']);
     assert.match(wide, /^NAME\s+READY\s+AGE\s+CONTAINERS\s+IMAGES$/m);
-    assert.match(wide, /^web\s+0\/2\s+\S+\s+nginx\s+nginx:1\.25$/m);
+    assert.match(wide, /^web\s+\d\/2\s+\S+\s+nginx\s+nginx:1\.25$/m);
     assert.equal(await kn.k(['get', 'sts', 'web', '-o', 'name']), 'statefulset.apps/web\n');
     assert.equal(JSON.parse(await kn.k(['get', 'sts', 'web', '-o', 'json'])).spec.podManagementPolicy, 'OrderedReady');
     assert.match(await kn.k(['get', 'sts', 'web', '-o', 'yaml']), /revisionHistoryLimit: 10/);
