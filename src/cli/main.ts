@@ -50,6 +50,10 @@ async function runControlPlane(command: 'up' | 'server', opts: ControlPlaneOptio
 }
 
 async function main(argv: string[]): Promise<number> {
+  // In-pod helpers (peer-finder, wait-for) and the tools image builder.
+  const { runToolCommand } = await import('./tools.ts');
+  const toolCode = await runToolCommand(argv);
+  if (toolCode !== undefined) return toolCode;
   const parsed = parseCli(argv);
   if (!parsed.ok) {
     if (parsed.stdout) process.stdout.write(parsed.stdout);

@@ -49,8 +49,9 @@ export async function startRuntime(kind: 'containerd' | 'process' | 'simulated',
       const { startContainerdRuntime } = await import('../agent/runtime/cri.ts');
       const { runtime, containerd } = await startContainerdRuntime({ dataDir, podCIDR, logger: log });
       // containerd keeps running when kennel stops, so pods survive a kennel restart; the next
-      // start adopts both.
-      void containerd;
+      // start adopts both. The tools image (peer-finder, wait-for) is built and imported in the
+      // background: pods can use kennel.local/tools:1 with imagePullPolicy IfNotPresent.
+      void importToolsImage(containerd.socket, dataDir, log);
       return { runtime, stop: () => runtime.close() };
     }
   }
@@ -82,6 +83,19 @@ function ensureBridge(name: string, gateway: string, log: Logger): void {
     ip('link', 'set', name, 'up');
   } catch (e) {
     log.warn('could not prepare the pod bridge; the cluster DNS will wait for it', { bridge: name, error: String(e) });
+  }
+}
+
+async function importToolsImage(socket: string, dataDir: string, log: Logger): Promise<void> {
+  try {
+    const { buildToolsImage, TOOLS_IMAGE } = await import('../tools/bundle.ts');
+    const { importImage } = await import('../agent/runtime/images.ts');
+    const tar = join(dataDir, 'tools-image.tar');
+    await buildToolsImage(tar);
+    await importImage(socket, tar);
+    log.info('tools image imported', { image: TOOLS_IMAGE });
+  } catch (e) {
+    log.warn('could not build the tools image (peer-finder, wait-for)', { error: String(e) });
   }
 }
 
