@@ -484,7 +484,7 @@ export class CriRuntime implements Runtime {
         throw new RuntimeError('InvalidImageName', `Failed to apply default image tag "${image}": ${msg}`);
       }
       if (grpcCode(e) === UNAVAILABLE) throw wrap('ErrImagePull', e, `pull ${image}`);
-      throw new RuntimeError('ErrImagePull', `Failed to pull image "${image}": ${msg}`);
+      throw new RuntimeError('ErrImagePull', msg);
     }
   }
 
