@@ -257,9 +257,12 @@ export function computePodActions(pod: Pod, state: PodRuntimeState, now: number,
     const prev = latestAll.get(c.name);
     const restartCount = prev ? restartCountOf(prev) + 1 : 0;
     const a: StartAction = { container: c, isInit, restartCount };
-    if (prev && prev.state === 'exited') {
+    // A container restarted while its previous instance still runs (a liveness or startup
+    // failure kills it in this same sync) counts as having exited now: without that, liveness
+    // restarts would never back off, where the kubelet backs them off from the last exit.
+    if (prev && (prev.state === 'exited' || prev.state === 'running')) {
       const key = containerBackoffKey(uid, c.name);
-      const eventTime = prev.finishedAt || prev.createdAt;
+      const eventTime = prev.state === 'running' ? now : prev.finishedAt || prev.createdAt;
       if (backoff.isInBackOffSince(key, eventTime, now)) {
         const until = backoff.until(key, eventTime);
         actions.backOff.push({ name: c.name, isInit, until, message: `back-off ${goDuration(backoff.get(key))} restarting failed container=${c.name} pod=${podFullName(pod)}` });

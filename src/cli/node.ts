@@ -1,6 +1,7 @@
 // The node part of `kennel up` (the local machine as a node) and of `kennel agent`: choose and
 // start a runtime, then the node agent as an API client with the node's own credentials.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../util/log.ts';
@@ -90,8 +91,9 @@ async function importToolsImage(socket: string, dataDir: string, log: Logger): P
   try {
     const { buildToolsImage, TOOLS_IMAGE } = await import('../tools/bundle.ts');
     const { importImage } = await import('../agent/runtime/images.ts');
-    const tar = join(dataDir, 'tools-image.tar');
-    await buildToolsImage(tar);
+    // Built once per node binary: a later start reuses the archive.
+    const tar = join(dataDir, `tools-image-node${process.version}.tar`);
+    if (!existsSync(tar)) await buildToolsImage(tar);
     await importImage(socket, tar);
     log.info('tools image imported', { image: TOOLS_IMAGE });
   } catch (e) {

@@ -180,6 +180,25 @@ describe('computePodActions: restart policies', () => {
   });
 });
 
+describe('computePodActions: liveness restarts back off', () => {
+  it('the first liveness restart is at once; a second one soon after waits 10 s', () => {
+    const b = new Backoff();
+    const sb = sandbox();
+    const spec = { name: 'app', image: 'img:1' };
+    const first = ctr('app', sb.id, { spec });
+    const kill = (c: typeof first) => ({ probeKills: new Map([[c.id, 'Container app failed liveness probe']]) });
+    let a = computePodActions(pod({ containers: [spec] }), { sandboxes: [sb], containers: [first] }, T0, b, kill(first));
+    assert.deepEqual(names(a), ['app']);
+    b.next(a.containersToStart[0]!.backoff!.key, a.containersToStart[0]!.backoff!.eventTime, T0);
+    const second = ctr('app', sb.id, { spec, restartCount: 1 });
+    a = computePodActions(pod({ containers: [spec] }), { sandboxes: [sb], containers: [second] }, T0 + 3000, b, kill(second));
+    assert.equal(a.containersToKill.length, 1, 'the failing container is still killed');
+    assert.equal(a.containersToStart.length, 0, 'but not restarted during the back-off');
+    assert.equal(a.backOff[0]?.name, 'app');
+    assert.equal(a.requeueAt, T0 + 3000 + 10_000);
+  });
+});
+
 describe('computePodActions: crash back-off', () => {
   it('restarts at once the first time, then waits 10 s, 20 s, 40 s … up to 5 min', () => {
     const b = new Backoff();
