@@ -9,7 +9,9 @@ import { Informer } from '../client/informer.ts';
 import { isNotFound, type KubeClient, type ResourceRef } from '../client/rest.ts';
 import type { KubeObject } from '../registry/types.ts';
 import type { Logger } from '../util/log.ts';
+import { DependencyTracker } from './dependencies.ts';
 import { ApiEventRecorder, MemoryEventRecorder, type EventRecorder } from './events.ts';
+import { startServiceProxy, type ServiceProxy } from './proxy/service-proxy.ts';
 import type { Pod } from './kube-types.ts';
 import { collectMachineInfo, NodeManager, type MachineInfo, type Pressure, type Taint } from './node.ts';
 import type { ProbeManager, ProbeManagerFactory } from './probe-types.ts';
@@ -19,6 +21,7 @@ import type { ContainerStatus, Runtime } from './runtime/types.ts';
 import type { Backoff } from './sync.ts';
 
 const SERVICES: ResourceRef = { group: '', version: 'v1', plural: 'services', namespaced: true, kind: 'Service' };
+const ENDPOINT_SLICES: ResourceRef = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true, kind: 'EndpointSlice' };
 const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', namespaced: true, kind: 'ConfigMap' };
 const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets', namespaced: true, kind: 'Secret' };
 const PVCS: ResourceRef = { group: '', version: 'v1', plural: 'persistentvolumeclaims', namespaced: true, kind: 'PersistentVolumeClaim' };
@@ -73,6 +76,8 @@ export interface AgentOptions {
   resyncMs?: number;
   backoff?: Backoff;
   imageBackoff?: Backoff;
+  /** Program ClusterIP rules for pods as kube-proxy does (nftables table `ip kennel-proxy`); default: containerd runtime as root. */
+  serviceProxy?: boolean;
 }
 
 export interface Agent {
@@ -176,6 +181,24 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const services = new Informer<KubeObject>(client, SERVICES, { logger: log, name: 'services' });
   services.start();
 
+  // Start-up dependencies (kennel.dev/depends-on): EndpointSlices are watched from the first
+  // pod that declares some; a change wakes the pods held for theirs.
+  let slices: Informer<KubeObject> | undefined;
+  const dependencies = new DependencyTracker({
+    services,
+    slices: () => {
+      if (!slices) {
+        const inf = new Informer<KubeObject>(client, ENDPOINT_SLICES, { logger: log, name: 'endpointslices' });
+        const changed = (): void => workers?.dependenciesChanged();
+        inf.addEventHandler({ onAdd: changed, onUpdate: changed, onDelete: changed });
+        inf.start();
+        void inf.waitForSync().then(changed, () => undefined);
+        slices = inf;
+      }
+      return slices;
+    },
+  });
+
   let workers: PodWorkers | undefined;
   const wake = (kind: 'configmap' | 'secret') => (ns: string, name: string) => {
     if (!workers) return;
@@ -249,8 +272,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     imageBackoff: opts.imageBackoff,
     resyncMs: opts.resyncMs,
     relistMs: opts.relistMs,
+    dependencies,
   });
   workers = w;
+  services.addEventHandler({ onAdd: () => w.dependenciesChanged(), onUpdate: () => w.dependenciesChanged(), onDelete: () => w.dependenciesChanged() });
   const probeFactory = opts.probes === false ? undefined : (opts.probes ?? (simulated ? healthyProbes : createProbeManager));
   if (probeFactory) {
     probes = probeFactory({
@@ -277,6 +302,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   pods.start();
   w.start();
   await Promise.all([pods.waitForSync({ timeoutMs: 60_000 }), services.waitForSync({ timeoutMs: 60_000 })]);
+  // ClusterIPs → endpoints (nftables), sharing the services informer.
+  let serviceProxy: ServiceProxy | undefined;
+  if (opts.serviceProxy ?? (runtime.name === 'containerd' && process.getuid?.() === 0)) {
+    serviceProxy = await startServiceProxy({ client, logger: log, podCIDR: opts.podCIDR ?? '10.244.0.0/24', services }).catch((e: Error) => {
+      log.error('service proxy not started: ClusterIPs are unreachable from pods', { error: e.message });
+      return undefined;
+    });
+  }
   await w.markSynced();
   // Local-path volumes of this node: directories of deleted volumes are removed here, on the
   // node that holds them (simulated nodes hold no directories).
@@ -300,10 +333,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       if (stopped) return;
       stopped = true;
       await cleaner?.stop();
+      await serviceProxy?.stop();
       await pods.stop();
       await w.stop();
       await probes?.close();
-      await Promise.all([services.stop(), configMaps.stop(), secrets.stop(), node.stop()]);
+      await Promise.all([services.stop(), slices?.stop(), configMaps.stop(), secrets.stop(), node.stop()]);
       if (recorder instanceof ApiEventRecorder) await recorder.close();
     },
   };

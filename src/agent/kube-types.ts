@@ -1,40 +1,18 @@
-// Kubernetes object shapes the node agent works with, as they travel on the wire (JSON):
-// the @kubernetes/client-node model types with their Date fields as RFC 3339 strings.
-import type {
-  V1Container,
-  V1ContainerState,
-  V1ContainerStatus,
-  V1EnvVar,
-  V1PodCondition,
-  V1PodSpec,
-  V1PodStatus,
-  V1Probe,
-  V1Volume,
-  V1LifecycleHandler,
-} from '@kubernetes/client-node';
+// Kubernetes object shapes the node agent works with, as they travel on the wire (JSON): the
+// shared shapes of src/client/types.ts, and the container parts only the agent reads.
+import type { V1ContainerState, V1ContainerStatus, V1EnvVar, V1LifecycleHandler, V1Probe, V1Volume } from '@kubernetes/client-node';
 import type { KubeObject } from '../registry/types.ts';
+import type { Container, PodSpec, PodStatus, Wire } from '../client/types.ts';
 
-/** A client-node model as JSON: Date → string, recursively. */
-export type Wire<T> = T extends Date
-  ? string
-  : T extends (infer U)[]
-    ? Wire<U>[]
-    : T extends object
-      ? { [K in keyof T]: Wire<T[K]> }
-      : T;
-
-export type PodSpec = Wire<V1PodSpec>;
-export type PodStatus = Wire<V1PodStatus>;
-export type Container = Wire<V1Container>;
+export type { Wire, PodSpec, PodStatus, PodCondition, Container } from '../client/types.ts';
 export type ContainerStatusApi = Wire<V1ContainerStatus>;
 export type ContainerStateApi = Wire<V1ContainerState>;
-export type PodCondition = Wire<V1PodCondition>;
 export type EnvVar = Wire<V1EnvVar>;
 export type Volume = Wire<V1Volume>;
 export type Probe = Wire<V1Probe>;
 export type LifecycleHandler = Wire<V1LifecycleHandler>;
 
-/** A core/v1 Pod as the API serves it. */
+/** A core/v1 Pod as the agent gets it from the API: always with a spec. */
 export type Pod = KubeObject & { spec: PodSpec; status?: PodStatus };
 
 /** Every container of a pod spec, init containers first. */

@@ -18,7 +18,8 @@ import type { KubeObject } from '../registry/types.ts';
 import type { Logger } from '../util/log.ts';
 import { ContainerConfigError, expandCommandAndArgs, makeEnvironment, type EnvSources } from './env.ts';
 import { podTarget, type EventRecorder } from './events.ts';
-import type { Container, LifecycleHandler, Pod, PodStatus } from './kube-types.ts';
+import { DEPENDENCIES_CONDITION, DependencySyntaxError, DEPENDS_ON_ANNOTATION, podDependencies, WAITING_FOR_DEPENDENCIES, type DependencyTracker } from './dependencies.ts';
+import type { Container, LifecycleHandler, Pod, PodCondition, PodStatus } from './kube-types.ts';
 import type { ProbeManager } from './probe-types.ts';
 import type { AuthConfig, ContainerConfig, ContainerResources, ContainerStatus, PodSandboxConfig, PortMapping, Runtime, SandboxStatus } from './runtime/types.ts';
 import { RuntimeError } from './runtime/types.ts';
@@ -97,6 +98,8 @@ export interface PodWorkersOptions {
   resyncMs?: number;
   /** The runtime is listed this often to notice container changes (default 1 s). */
   relistMs?: number;
+  /** Start-up dependencies (kennel.dev/depends-on): without it the annotation is ignored. */
+  dependencies?: DependencyTracker;
 }
 
 interface Worker {
@@ -128,6 +131,10 @@ interface Worker {
   warnedToken: boolean;
   /** The pod's IPs as its sandbox reported them (for probes). */
   podIPs: string[];
+  /** kennel.dev/DependenciesReady as last computed (set when the pod has the annotation). */
+  depCondition?: PodCondition;
+  /** Held: its containers wait for dependencies (woken by dependenciesChanged). */
+  depWaiting?: boolean;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -239,6 +246,11 @@ export class PodWorkers {
     if (!w || this.stopped) return;
     w.dirty = true;
     if (!w.running && this.ready) void this.run(w);
+  }
+
+  /** A service or EndpointSlice changed: pods held for their dependencies check again. */
+  dependenciesChanged(): void {
+    for (const w of this.workers.values()) if (w.depWaiting) this.requestSync(w.uid);
   }
 
   /** Pods (by uid) whose spec references an object, to wake them when it changes. */
@@ -536,6 +548,8 @@ export class PodWorkers {
     }
 
     const actions = computePodActions(pod, state, now, this.backoff, { probeKills: w.probeKills });
+    // Start-up dependencies gate every container start (also after a restart of the node).
+    if (actions.containersToStart.length > 0 && this.holdForDependencies(w, pod)) actions.containersToStart = [];
     await this.execute(w, pod, state, actions, vols, implicit?.name);
     state = await this.runtimeState(w);
 
@@ -602,6 +616,46 @@ export class PodWorkers {
       if (s.backoff) this.backoff.next(s.backoff.key, s.backoff.eventTime, this.o.now());
       await this.startContainer(w, pod, sandboxId, sandboxConfig, sb?.ips ?? [], s, vols, files, implicitVolume);
     }
+  }
+
+  /**
+   * Whether the pod's containers must wait for its kennel.dev/depends-on services. Sets the
+   * DependenciesReady condition and, when what it waits for changes, a Normal event.
+   */
+  private holdForDependencies(w: Worker, pod: Pod): boolean {
+    const tracker = this.o.dependencies;
+    const deps = tracker ? podDependencies(pod) : undefined;
+    if (!tracker || deps === undefined) {
+      w.depWaiting = false;
+      return false;
+    }
+    let met: boolean;
+    let reason: string;
+    let message: string;
+    if (deps instanceof DependencySyntaxError) {
+      met = false;
+      reason = 'InvalidDependencies';
+      message = `Invalid ${DEPENDS_ON_ANNOTATION} annotation: ${deps.message}`;
+    } else {
+      const { synced, evaluation } = tracker.check(deps, pod.metadata.namespace ?? 'default');
+      if (!synced) {
+        // The caches are filling (woken when they have synced): hold, say nothing yet.
+        w.depWaiting = true;
+        return true;
+      }
+      met = evaluation.met;
+      reason = met ? 'DependenciesReady' : WAITING_FOR_DEPENDENCIES;
+      message = evaluation.message;
+    }
+    const prev = w.depCondition ?? (w.lastStatus ?? pod.status)?.conditions?.find((c) => c.type === DEPENDENCIES_CONDITION);
+    if (!met && (prev?.status !== 'False' || prev.message !== message)) this.o.recorder.event(podTarget(pod), 'Normal', reason, message);
+    const status = met ? 'True' : 'False';
+    const cond: PodCondition = { type: DEPENDENCIES_CONDITION, status, reason };
+    if (message) cond.message = message;
+    cond.lastTransitionTime = prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : new Date(this.o.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    w.depCondition = cond;
+    w.depWaiting = !met;
+    return !met;
   }
 
   private sandboxConfig(pod: Pod, attempt: number): PodSandboxConfig {
@@ -1034,6 +1088,7 @@ export class PodWorkers {
       evicted,
     });
     if (pod.status?.qosClass && !status.qosClass) status.qosClass = pod.status.qosClass;
+    if (w.depCondition) status.conditions = [...(status.conditions ?? []).filter((c) => c.type !== DEPENDENCIES_CONDITION), w.depCondition];
     const json = canonical(status);
     if (json === w.lastStatusJson) return status;
     const prev = (w.lastStatus ?? pod.status ?? {}) as Record<string, unknown>;

@@ -15,21 +15,9 @@ import { PODS } from '../../src/agent/podworker.ts';
 import { MemoryEventRecorder } from '../../src/agent/events.ts';
 import type { Pod } from '../../src/agent/kube-types.ts';
 import type { KubeObject } from '../../src/registry/types.ts';
+import { waitUntil } from '../support/wait.ts';
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> => waitUntil(what, fn, { timeoutMs, everyMs: 25, truthy: true });
 
 function cond(pod: Pod, type: string): { status?: string; lastTransitionTime?: string; reason?: string } | undefined {
   return pod.status?.conditions?.find((c) => c.type === type);

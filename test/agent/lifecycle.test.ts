@@ -18,16 +18,9 @@ import type { ProbeManager, ProbeManagerDeps } from '../../src/agent/probe-types
 import type { Pod } from '../../src/agent/kube-types.ts';
 import type { ExecSyncResult } from '../../src/agent/runtime/types.ts';
 import type { KubeObject } from '../../src/registry/types.ts';
+import { waitUntil } from '../support/wait.ts';
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> => waitUntil(what, fn, { timeoutMs, everyMs: 25, truthy: true });
 
 /** Records what the agent tells the probe manager; the test sets readiness and fires liveness failures. */
 const probes = {

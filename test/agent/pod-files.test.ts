@@ -15,19 +15,12 @@ import { PODS } from '../../src/agent/podworker.ts';
 import { MemoryEventRecorder } from '../../src/agent/events.ts';
 import type { Pod } from '../../src/agent/kube-types.ts';
 import type { ContainerConfig, PodSandboxConfig } from '../../src/agent/runtime/types.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', namespaced: true, kind: 'ConfigMap' };
 const SERVICES: ResourceRef = { group: '', version: 'v1', plural: 'services', namespaced: true, kind: 'Service' };
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> => waitUntil(what, fn, { timeoutMs, everyMs: 25, truthy: true });
 
 class CapturingRuntime extends SimulatedRuntime {
   configs = new Map<string, ContainerConfig>();

@@ -27,6 +27,7 @@ import { NODES } from '../../src/agent/node.ts';
 import type { Pod } from '../../src/agent/kube-types.ts';
 import type { KubeObject } from '../../src/registry/types.ts';
 import { silentLogger } from '../../src/util/log.ts';
+import { waitUntil } from '../support/wait.ts';
 
 let dir: string;
 let store: Store;
@@ -39,20 +40,7 @@ let kubeconfig: string;
 let health: http.Server;
 let healthCode = 500;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> => waitUntil(what, fn, { timeoutMs, everyMs: 50, truthy: true });
 
 function kubectl(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

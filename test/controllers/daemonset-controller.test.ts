@@ -5,8 +5,6 @@
 // maxUnavailable nodes without a ready pod.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../support/apiserver.ts';
 import { KubeClient, isNotFound } from '../../src/client/rest.ts';
 import { Informer } from '../../src/client/informer.ts';
@@ -27,6 +25,8 @@ import {
   type DaemonSetLookup,
 } from '../../src/controllers/daemonset/controller.ts';
 import { targetNodeName } from '../../src/controllers/daemonset/nodes.ts';
+import { waitFor } from '../support/wait.ts';
+import { haveKubectl, kubectlAgainst } from '../support/cluster.ts';
 
 type Obj = Record<string, unknown>;
 const NS = 'kube-system';
@@ -35,21 +35,6 @@ const spec = (o: KubeObject | undefined): Obj => (o?.spec ?? {}) as Obj;
 const status = (o: KubeObject | undefined): Obj => (o?.status ?? {}) as Obj;
 const imageOf = (o: KubeObject): string => ((spec(o).containers as Obj[])[0].image as string) ?? '';
 const isReady = (p: KubeObject): boolean => ((status(p).conditions as Obj[] | undefined) ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function node(name: string, labels: Record<string, string> = {}, taints: Obj[] = []): KubeObject {
   return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } }, spec: { taints } };
@@ -147,21 +132,13 @@ class FakeNodes {
   }
 }
 
-const haveKubectl = spawnSync('sh', ['-c', 'command -v kubectl'], { stdio: 'ignore' }).status === 0;
-
 describe('DaemonSet controller against the API server', () => {
   let ts: TestServer;
   let client: KubeClient;
   let ctl: DaemonSetController;
   let nodes: FakeNodes;
 
-  const kubectl = (args: string[], timeout = 30_000): Promise<string> =>
-    new Promise((resolve, reject) => {
-      execFile('kubectl', ['--kubeconfig', ts.kubeconfig, '--cache-dir', join(ts.dir, 'kubectl-cache'), ...args], { timeout }, (e, out, err) => {
-        if (e) reject(new Error(`kubectl ${args.join(' ')}: ${err}${out}`));
-        else resolve(out);
-      });
-    });
+  const kubectl = (args: string[], timeoutMs = 30_000): Promise<string> => kubectlAgainst(ts, args, { timeoutMs });
   const podsOf = async (name: string): Promise<KubeObject[]> =>
     (await client.list(PODS, NS, { labelSelector: `app=${name}` })).items.filter((p) => !p.metadata.deletionTimestamp);
   /** Every node in `want` runs exactly one ready pod of the set (on `image`), and the status

@@ -11,24 +11,14 @@ import { startEndpointsController } from '../../src/controllers/endpoints/endpoi
 import { startEndpointSliceController } from '../../src/controllers/endpoints/endpointslice-controller.ts';
 import { ENDPOINTS, ENDPOINT_SLICES, PODS, SERVICES, type ServiceController } from '../../src/controllers/endpoints/loop.ts';
 import { MANAGED_BY_CONTROLLER, MANAGED_BY_LABEL, SERVICE_NAME_LABEL } from '../../src/controllers/endpoints/slices.ts';
+import { waitUntil } from '../support/wait.ts';
+import { setPodReady } from '../support/cluster.ts';
 
 type Obj = Record<string, unknown>;
 const NS = 'default';
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 5): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 5): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs, everyMs });
 
 describe('Endpoints and EndpointSlice controllers against the API server', () => {
   let ts: TestServer;
@@ -43,14 +33,7 @@ describe('Endpoints and EndpointSlice controllers against the API server', () =>
     await client.create(PODS, { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: o.labels ?? { app: 'web' } }, spec });
     await setReady(name, o.ready ?? true, ip);
   };
-  const setReady = async (name: string, ready: boolean, ip?: string): Promise<void> => {
-    const status: Obj = { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] };
-    if (ip) {
-      status.podIP = ip;
-      status.podIPs = [{ ip }];
-    }
-    await client.patch(PODS, NS, name, { status }, 'merge', { subresource: 'status' });
-  };
+  const setReady = (name: string, ready: boolean, ip?: string): Promise<void> => setPodReady(client, NS, name, ready, ip);
   const endpointsOf = (name: string): Promise<KubeObject | undefined> =>
     client.get(ENDPOINTS, NS, name).catch((e: unknown) => {
       if (isNotFound(e)) return undefined;

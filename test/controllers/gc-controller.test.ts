@@ -9,6 +9,7 @@ import type { KubeObject, OwnerReference } from '../../src/registry/types.ts';
 import { KubeClient, isNotFound, resourceOf, type WatchHandle } from '../../src/client/rest.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { gcResources, ownerDefOf, startGarbageCollector, type GarbageCollector } from '../../src/controllers/gc/controller.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const registry = defaultRegistry();
 const CM = resourceOf(registry, 'v1', 'configmaps');
@@ -16,20 +17,7 @@ const SECRETS = resourceOf(registry, 'v1', 'secrets');
 const SC = resourceOf(registry, 'storage.k8s.io/v1', 'storageclasses');
 const NS = 'default';
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> => waitUntil(what, fn, { timeoutMs });
 
 function ownerRef(owner: KubeObject, extra: Partial<OwnerReference> = {}): OwnerReference {
   return { apiVersion: owner.apiVersion ?? 'v1', kind: owner.kind ?? 'ConfigMap', name: owner.metadata.name ?? '', uid: owner.metadata.uid ?? '', ...extra };

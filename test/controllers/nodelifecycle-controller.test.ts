@@ -7,8 +7,6 @@
 // drain, and full disruption (no node Ready → nothing evicted).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../support/apiserver.ts';
 import { KubeClient, isAlreadyExists, isNotFound, type ResourceRef } from '../../src/client/rest.ts';
 import type { KubeObject } from '../../src/registry/types.ts';
@@ -16,6 +14,8 @@ import type { Node, Pod, Taint, Toleration } from '../../src/scheduler/types.ts'
 import { silentLogger } from '../../src/util/log.ts';
 import { LEASES, NODES, PODS, STATEFULSETS, CLAIMS, VOLUMES, startNodeLifecycleController, type NodeLifecycleController } from '../../src/controllers/nodelifecycle/controller.ts';
 import { ANNOTATION_ON_NODE_LOSS } from '../../src/controllers/nodelifecycle/fencing.ts';
+import { waitUntil } from '../support/wait.ts';
+import { getOrNull as getObjectOrNull, haveKubectl, kubectlAgainst } from '../support/cluster.ts';
 
 const NAMESPACES: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', namespaced: false, kind: 'Namespace' };
 const EVENTS: ResourceRef = { group: '', version: 'v1', plural: 'events', namespaced: true, kind: 'Event' };
@@ -25,20 +25,7 @@ const GRACE_MS = 2000;
 const LEASE_S = 1;
 const MARGIN_MS = 1000;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 8000): Promise<T> => waitUntil(what, fn, { timeoutMs, everyMs: 25 });
 
 const microTime = (ms: number): string => new Date(ms).toISOString().replace('Z', '000Z');
 const taintKeys = (n: Node): string[] => (n.spec?.taints ?? []).map((t: Taint) => `${t.key}:${t.effect}`).sort();
@@ -54,14 +41,7 @@ describe('node lifecycle controller against the API server', () => {
   let renewTimer: NodeJS.Timeout | undefined;
   let inFlight: Promise<unknown> = Promise.resolve();
 
-  const getOrNull = async <T extends KubeObject>(res: ResourceRef, ns: string | undefined, name: string): Promise<T | null> => {
-    try {
-      return await client.get<T>(res, ns, name);
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw e;
-    }
-  };
+  const getOrNull = <T extends KubeObject>(res: ResourceRef, ns: string | undefined, name: string): Promise<T | null> => getObjectOrNull<T>(client, res, ns, name);
   const node = async (name: string): Promise<Node> => client.get<Node>(NODES, undefined, name);
 
   const renew = async (name: string): Promise<void> => {
@@ -259,15 +239,8 @@ describe('node lifecycle controller against the API server', () => {
     for (const name of ['quick', 'stay']) await client.delete(PODS, 'default', name, { gracePeriodSeconds: 0 }).catch(() => undefined);
   });
 
-  const haveKubectl = spawnSync('sh', ['-c', 'command -v kubectl'], { stdio: 'ignore' }).status === 0;
   it('kubectl cordon, uncordon and drain', { skip: haveKubectl ? false : 'kubectl not installed' }, async () => {
-    const kubectl = (args: string[]): Promise<string> =>
-      new Promise((resolve, reject) => {
-        execFile('kubectl', ['--kubeconfig', ts.kubeconfig, '--cache-dir', join(ts.dir, 'kubectl-cache'), ...args], { timeout: 20_000 }, (e, out, err) => {
-          if (e) reject(new Error(`kubectl ${args.join(' ')}: ${err}${out}`));
-          else resolve(out + err);
-        });
-      });
+    const kubectl = (args: string[]): Promise<string> => kubectlAgainst(ts, args, { withStderr: true });
     assert.match(await kubectl(['cordon', 'n2']), /node\/n2 cordoned/);
     await waitFor('the unschedulable taint', async () => taintKeys(await node('n2')).includes('node.kubernetes.io/unschedulable:NoSchedule'));
     assert.match(await kubectl(['get', 'node', 'n2']), /n2\s+Ready,SchedulingDisabled/);

@@ -3,8 +3,6 @@
 // the status subresource, and never marking pods of a "broken" image ready.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../support/apiserver.ts';
 import { KubeClient, isNotFound, type ResourceRef } from '../../src/client/rest.ts';
 import { Informer } from '../../src/client/informer.ts';
@@ -28,6 +26,8 @@ import {
 } from '../../src/controllers/statefulset/controller.ts';
 import { EVENTS_RESOURCE, EventRecorder } from '../../src/controllers/events.ts';
 import { defaultRegistry } from '../../src/registry/index.ts';
+import { waitFor } from '../support/wait.ts';
+import { haveKubectl, kubectlAgainst } from '../support/cluster.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -58,21 +58,6 @@ const status = (o: KubeObject | undefined): Obj => (o?.status ?? {}) as Obj;
 const imageOf = (pod: KubeObject): string => ((spec(pod).containers as Obj[])[0].image as string) ?? '';
 const revisionOf = (pod: KubeObject): string => pod.metadata.labels?.['controller-revision-hash'] ?? '';
 const rv = (o: KubeObject): bigint => BigInt(o.metadata.resourceVersion ?? '0');
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 type KubeletVerdict = 'ready' | 'pending' | 'failed';
 
@@ -145,8 +130,6 @@ class FakeKubelet {
   }
 }
 
-const haveKubectl = spawnSync('sh', ['-c', 'command -v kubectl'], { stdio: 'ignore' }).status === 0;
-
 describe('StatefulSet controller against the API server', () => {
   let ts: TestServer;
   let client: KubeClient;
@@ -154,13 +137,7 @@ describe('StatefulSet controller against the API server', () => {
   let kubelet: FakeKubelet;
 
   const getSet = (name: string) => client.get(STATEFULSETS, NS, name);
-  const kubectl = (args: string[]): Promise<string> =>
-    new Promise((resolve, reject) => {
-      execFile('kubectl', ['--kubeconfig', ts.kubeconfig, '--cache-dir', join(ts.dir, 'kubectl-cache'), ...args], { timeout: 20_000 }, (e, out, err) => {
-        if (e) reject(new Error(`kubectl ${args.join(' ')}: ${err}${out}`));
-        else resolve(out);
-      });
-    });
+  const kubectl = (args: string[]): Promise<string> => kubectlAgainst(ts, args);
   const podsOf = async (name: string): Promise<KubeObject[]> => {
     const list = await client.list(PODS, NS, { labelSelector: `app=${name}` });
     return list.items.sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? '', 'en', { numeric: true }));

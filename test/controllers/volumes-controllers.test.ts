@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../support/apiserver.ts';
-import { KubeClient, isNotFound, type ResourceRef } from '../../src/client/rest.ts';
+import { KubeClient, type ResourceRef } from '../../src/client/rest.ts';
 import { Informer } from '../../src/client/informer.ts';
 import type { KubeObject } from '../../src/registry/types.ts';
 import { silentLogger } from '../../src/util/log.ts';
@@ -41,25 +41,12 @@ import {
   type StorageClass,
   type VolumeBinder,
 } from '../../src/controllers/volumes/index.ts';
+import { waitFor } from '../support/wait.ts';
+import { getOrNull as getObjectOrNull } from '../support/cluster.ts';
 
 const EVENTS: ResourceRef = { group: '', version: 'v1', plural: 'events', namespaced: true, kind: 'Event' };
 const NS = 'default';
 const NODE = 'node-a';
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function claimBody(name: string, o: { cls?: string | null; size?: string; annotations?: Record<string, string> } = {}): PersistentVolumeClaim {
   return {
@@ -119,14 +106,7 @@ describe('volume controllers against the API server', () => {
     if (outside) await rm(outside, { recursive: true, force: true });
   });
 
-  const getOrNull = async <T extends KubeObject>(res: ResourceRef, ns: string | undefined, name: string): Promise<T | null> => {
-    try {
-      return await client.get<T>(res, ns, name);
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw e;
-    }
-  };
+  const getOrNull = <T extends KubeObject>(res: ResourceRef, ns: string | undefined, name: string): Promise<T | null> => getObjectOrNull<T>(client, res, ns, name);
   const claimNow = (name: string) => client.get<PersistentVolumeClaim>(PVCS, NS, name);
   const eventsAbout = async (name: string): Promise<{ reason: string; type: string; message: string }[]> => {
     const list = await client.list<KubeObject & { involvedObject?: { name?: string }; reason?: string; type?: string; message?: string }>(EVENTS, undefined);

@@ -13,25 +13,15 @@ import { startEndpointSliceController } from '../../src/controllers/endpoints/en
 import { ENDPOINTS, PODS, SERVICES, type ServiceController } from '../../src/controllers/endpoints/loop.ts';
 import { startDnsServer, type DnsServer } from '../../src/dns/server.ts';
 import { dig, requireDig } from './dig.ts';
+import { waitUntil } from '../support/wait.ts';
+import { setPodReady } from '../support/cluster.ts';
 
 type Obj = Record<string, unknown>;
 const NS = 'default';
 const HOST = '127.0.0.1';
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 10): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 10): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs, everyMs });
 
 describe('cluster DNS with the endpoints controllers and an API server', () => {
   let ts: TestServer;
@@ -69,14 +59,7 @@ describe('cluster DNS with the endpoints controllers and an API server', () => {
     await client.create(PODS, { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: o.labels ?? { app: 'nginx' } }, spec });
     await setReady(name, o.ready ?? true, ip);
   };
-  const setReady = async (name: string, ready: boolean, ip?: string): Promise<void> => {
-    const status: Obj = { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] };
-    if (ip) {
-      status.podIP = ip;
-      status.podIPs = [{ ip }];
-    }
-    await client.patch(PODS, NS, name, { status }, 'merge', { subresource: 'status' });
-  };
+  const setReady = (name: string, ready: boolean, ip?: string): Promise<void> => setPodReady(client, NS, name, ready, ip);
 
   before(async () => {
     requireDig();

@@ -3,6 +3,7 @@
 // SuccessfulCreate "Created pod: fluentd-x7k2q", FailedCreate "Error creating: …",
 // SuccessfulDelete "Deleted pod: …", FailedDelete "Error deleting: …").
 import type { KubeObject, OwnerReference } from '../../registry/types.ts';
+import type { ActionError } from '../common/errors.ts';
 
 /** Why a pod is deleted. */
 export type DeletePodReason =
@@ -108,12 +109,8 @@ export function executionPhases(actions: DaemonSetAction[]): { phase: Phase; act
   return PHASES.map((phase) => ({ phase, actions: actions.filter((a) => phaseOf(a) === phase) })).filter((p) => p.actions.length > 0);
 }
 
-/** An API error as the acting layer saw it: its message and Kubernetes Status reason. */
-export interface ActionError {
-  message: string;
-  /** e.g. AlreadyExists, NotFound, Conflict */
-  reason?: string;
-}
+/** An API error as the acting layer saw it (its message and Kubernetes Status reason). */
+export type { ActionError };
 
 /**
  * The Event Kubernetes records for the outcome of a pod action (RealPodControl), undefined when

@@ -20,49 +20,38 @@
 //
 // Failed-pod back-off is kept per set uid and observed generation, per node (as Kubernetes keys
 // it), so a new template gets a fresh start.
-import { setMaxListeners } from 'node:events';
 import type { KubeObject } from '../../registry/types.ts';
 import { isRecord } from '../../registry/validation.ts';
-import { ApiStatusError, KubeClient, isAlreadyExists, isConflict, isNotFound, objectKey, splitApiVersion, type ResourceRef } from '../../client/rest.ts';
-import { InformerFactory, type Informer } from '../../client/informer.ts';
-import { WorkQueue } from '../../client/workqueue.ts';
-import { realClock, type Clock } from '../../client/clock.ts';
-import { createLogger, type Logger } from '../../util/log.ts';
+import { isAlreadyExists, isConflict, isNotFound, objectKey } from '../../client/rest.ts';
+import type { Informer } from '../../client/informer.ts';
 import type { ControllerContext, ControllerFactory, RunningController } from '../manager.ts';
-import { EventRecorder, type Recorder } from '../events.ts';
-import { actionEvent, describeAction, executionPhases, type ActionError, type DaemonSetAction } from './actions.ts';
+import { ControllerBase, type ControllerBaseOptions } from '../common/base.ts';
+import { WriteExpectations } from '../common/cache-sync.ts';
+import { carryOutBatches, finishRound } from '../common/rounds.ts';
+import { enqueueOwnersOf, ownerKeysOf, writeOwnership, type OwnerLookup } from '../common/owners.ts';
+import { RoundFailure, errText, toActionError, type ActionError } from '../common/errors.ts';
+import { writeStatus } from '../common/status.ts';
+import { actionEvent, describeAction, executionPhases, type DaemonSetAction } from './actions.ts';
 import { BACKOFF_MAX_MS, computeDaemonSetActions, type DaemonSetStatus, type FailedPodBackoff } from './control.ts';
 import { DAEMONSET_KIND, REVISION_HASH_LABEL, controllerRefOf, isBeingDeleted, selectorMatches } from './daemonset.ts';
 import { nodeShouldRunDaemonPod } from './nodes.ts';
+import { DAEMONSETS, NODES, PODS, REVISIONS } from '../common/resources.ts';
 
 export const DAEMONSET_CONTROLLER_COMPONENT = 'daemonset-controller';
 export const DAEMONSET_USER_AGENT = 'kennel-daemonset-controller';
 /** The field manager Kubernetes' controllers write with. */
 export const DAEMONSET_FIELD_MANAGER = 'kube-controller-manager';
 
-export const DAEMONSETS: ResourceRef = { group: 'apps', version: 'v1', plural: 'daemonsets', namespaced: true, kind: 'DaemonSet' };
-export const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', namespaced: false, kind: 'Node' };
-export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', namespaced: true, kind: 'Pod' };
-export const REVISIONS: ResourceRef = { group: 'apps', version: 'v1', plural: 'controllerrevisions', namespaced: true, kind: 'ControllerRevision' };
+export { DAEMONSETS, NODES, PODS, REVISIONS };
 
-export interface DaemonSetControllerOptions {
-  /** A client of the API server; the controller makes its own from its config (user agent
-   *  `kennel-daemonset-controller`, field manager `kube-controller-manager`). */
-  client: KubeClient;
-  logger?: Logger;
-  /** Share informers with the process's other controllers (started here, not stopped). */
-  informers?: InformerFactory;
+/** The controller makes its own client from opts.client's config (user agent
+ *  `kennel-daemonset-controller`, field manager `kube-controller-manager`); its default
+ *  recorder writes core/v1 Events from `daemonset-controller`. */
+export interface DaemonSetControllerOptions extends ControllerBaseOptions {
   /** Sets reconciled at once (default 4); one set is never reconciled by two workers. */
   workers?: number;
   /** Requests of one phase in flight at once (default 64). */
   concurrency?: number;
-  /** Where events go (default: core/v1 Events from `daemonset-controller`). */
-  recorder?: Recorder;
-  /** source.host / reportingInstance of the default recorder. */
-  identity?: string;
-  /** Fail start() when the caches have not synced within this long (default: wait). */
-  syncTimeoutMs?: number;
-  clock?: Clock;
 }
 
 export interface DaemonSetController extends RunningController {
@@ -75,41 +64,11 @@ export interface DaemonSetController extends RunningController {
 }
 
 /** A round failed after some actions: the key is retried with back-off. */
-export class DaemonSetRoundError extends Error {
-  constructor(
-    readonly setKey: string,
-    readonly failures: { action: string; error: ActionError }[],
-  ) {
-    super(`sync of DaemonSet ${setKey} failed: ${failures.map((f) => `${f.action}: ${f.error.message}`).join('; ')}`);
+export class DaemonSetRoundError extends RoundFailure {
+  constructor(setKey: string, failures: { action: string; error: ActionError }[]) {
+    super('DaemonSet', setKey, failures);
     this.name = 'DaemonSetRoundError';
   }
-  /** Every failure is a create that found the object already there (a stale cache). */
-  get onlyStaleCache(): boolean {
-    return this.failures.every((f) => f.error.reason === 'AlreadyExists');
-  }
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function toActionError(e: unknown): ActionError {
-  if (e instanceof ApiStatusError) return { message: e.message, reason: e.reason };
-  return { message: errText(e) };
-}
-
-/** Run fn over items with at most `limit` in flight; results in item order. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, () => worker()));
-  return out;
 }
 
 /** Kubernetes' slow start: batches of 1, 2, 4, … items (the last one smaller). */
@@ -120,35 +79,15 @@ export function slowStartBatches<T>(items: T[], initial = 1): T[][] {
   return out;
 }
 
-function rvNumber(rv: string | undefined): bigint | undefined {
-  return rv && /^[0-9]+$/.test(rv) ? BigInt(rv) : undefined;
-}
-
-function isDaemonSetRef(apiVersion: string, kind: string): boolean {
-  return kind === DAEMONSET_KIND && splitApiVersion(apiVersion).group === 'apps';
-}
-
 /** Where the sets a pod, revision or node concerns are looked up. */
-export interface DaemonSetLookup {
-  get(namespace: string, name: string): KubeObject | undefined;
-  listByNamespace(namespace: string): KubeObject[];
+export interface DaemonSetLookup extends OwnerLookup {
   list(): KubeObject[];
 }
 
 /** Keys of the sets a pod or revision concerns: its controller, or (orphan) every set selecting it. */
 export function daemonSetsForObject(sets: DaemonSetLookup, obj: KubeObject): string[] {
-  const ns = obj.metadata.namespace ?? '';
-  const ref = controllerRefOf(obj);
-  if (ref) {
-    if (!isDaemonSetRef(ref.apiVersion, ref.kind)) return [];
-    const ds = sets.get(ns, ref.name);
-    return ds && ds.metadata.uid === ref.uid ? [objectKey(ds)] : [];
-  }
-  if (isBeingDeleted(obj)) return [];
-  return sets
-    .listByNamespace(ns)
-    .filter((ds) => selectorMatches(ds, obj.metadata.labels))
-    .map((ds) => objectKey(ds));
+  const orphanable = !isBeingDeleted(obj);
+  return ownerKeysOf(obj, controllerRefOf(obj), sets, { group: 'apps', kind: DAEMONSET_KIND }, (ds) => orphanable && selectorMatches(ds, obj.metadata.labels));
 }
 
 /** Keys of the sets a node change concerns (old undefined: added; cur undefined: deleted). */
@@ -168,30 +107,19 @@ export function daemonSetsForNodeChange(sets: DaemonSetLookup, old: KubeObject |
     .map((ds) => objectKey(ds));
 }
 
-interface Expectation {
-  informer: Informer;
-  rv: bigint;
-  at: number;
-}
-
-/** How long a round waits for the caches to show its previous writes before going ahead. */
-const EXPECTATION_TTL_MS = 10_000;
 /** Poll interval while waiting for the caches. */
 const CACHE_WAIT_MS = 50;
 
 export async function startDaemonSetController(opts: DaemonSetControllerOptions): Promise<DaemonSetController> {
-  const log = opts.logger ?? createLogger(DAEMONSET_CONTROLLER_COMPONENT);
-  const clock = opts.clock ?? realClock;
-  const client = new KubeClient(opts.client.config, { userAgent: DAEMONSET_USER_AGENT, fieldManager: DAEMONSET_FIELD_MANAGER });
-  const ownFactory = !opts.informers;
-  const factory = opts.informers ?? new InformerFactory(client, { clock, logger: log });
-  const ownRecorder = !opts.recorder;
-  const recorder = opts.recorder ?? new EventRecorder({ client, component: DAEMONSET_CONTROLLER_COMPONENT, host: opts.identity, logger: log, clock });
+  const base = new ControllerBase(opts, {
+    component: DAEMONSET_CONTROLLER_COMPONENT,
+    userAgent: DAEMONSET_USER_AGENT,
+    fieldManager: DAEMONSET_FIELD_MANAGER,
+    queueName: 'daemonset',
+    stopMessage: 'daemonset controller',
+  });
+  const { log, clock, client, factory, recorder, queue, signal } = base;
   const concurrency = Math.max(1, opts.concurrency ?? 64);
-  const abort = new AbortController();
-  const signal = abort.signal;
-  setMaxListeners(0, signal);
-  const queue = new WorkQueue<string>({ name: 'daemonset', clock, logger: log });
 
   const sets = factory.informer(DAEMONSETS);
   const nodes = factory.informer(NODES);
@@ -199,8 +127,8 @@ export async function startDaemonSetController(opts: DaemonSetControllerOptions)
   const revisions = factory.informer(REVISIONS);
   const informerOf: Record<string, Informer> = { daemonsets: sets, pods, controllerrevisions: revisions };
 
-  /** set key → resource plural → the newest resourceVersion this controller wrote. */
-  const expectations = new Map<string, Map<string, Expectation>>();
+  /** Per set key, the writes of its previous rounds the caches must show first. */
+  const expectations = new WriteExpectations(() => clock.now());
   /** `<uid>/<observedGeneration>` → failed-pod back-off per node. */
   const backoffs = new Map<string, FailedPodBackoff>();
   let rounds = 0;
@@ -215,13 +143,11 @@ export async function startDaemonSetController(opts: DaemonSetControllerOptions)
     for (const k of keys) queue.add(k);
   };
   const forObject = (o: KubeObject): string[] => daemonSetsForObject(lookup, o);
-  const both = (o: KubeObject, c: KubeObject): string[] => [...new Set([...forObject(o), ...forObject(c)])];
   const dropBackoff = (ds: KubeObject): void => {
     const prefix = `${ds.metadata.uid ?? ''}/`;
     for (const k of backoffs.keys()) if (k.startsWith(prefix)) backoffs.delete(k);
   };
-  const unregister: (() => void)[] = [];
-  unregister.push(
+  base.handle(
     sets.addEventHandler({
       onAdd: (s) => queue.add(objectKey(s)),
       onUpdate: (_o, s) => queue.add(objectKey(s)),
@@ -235,39 +161,13 @@ export async function startDaemonSetController(opts: DaemonSetControllerOptions)
       onUpdate: (o, n) => enqueueAll(daemonSetsForNodeChange(lookup, o, n)),
       onDelete: (n) => enqueueAll(daemonSetsForNodeChange(lookup, n, undefined)),
     }),
-    pods.addEventHandler({
-      onAdd: (p) => enqueueAll(forObject(p)),
-      onUpdate: (o, p) => enqueueAll(both(o, p)),
-      onDelete: (p) => enqueueAll(forObject(p)),
-    }),
-    revisions.addEventHandler({
-      onAdd: (r) => enqueueAll(forObject(r)),
-      onUpdate: (o, r) => enqueueAll(both(o, r)),
-      onDelete: (r) => enqueueAll(forObject(r)),
-    }),
+    pods.addEventHandler(enqueueOwnersOf(forObject, (k) => queue.add(k))),
+    revisions.addEventHandler(enqueueOwnersOf(forObject, (k) => queue.add(k))),
   );
 
   const expect = (key: string, plural: string, written: KubeObject | undefined): void => {
     writes++;
-    const rv = rvNumber(written?.metadata?.resourceVersion);
-    const informer = informerOf[plural];
-    if (rv === undefined || !informer) return;
-    let m = expectations.get(key);
-    if (!m) expectations.set(key, (m = new Map()));
-    const cur = m.get(plural);
-    if (!cur || cur.rv < rv) m.set(plural, { informer, rv, at: clock.now() });
-  };
-
-  const caughtUp = (key: string): boolean => {
-    const m = expectations.get(key);
-    if (!m) return true;
-    const now = clock.now();
-    for (const [plural, e] of m) {
-      const seen = rvNumber(e.informer.lastSyncResourceVersion()) ?? 0n;
-      if (seen >= e.rv || now - e.at > EXPECTATION_TTL_MS) m.delete(plural);
-    }
-    if (m.size === 0) expectations.delete(key);
-    return m.size === 0;
+    expectations.expect(key, informerOf[plural], written);
   };
 
   // -- actions
@@ -281,27 +181,14 @@ export async function startDaemonSetController(opts: DaemonSetControllerOptions)
     try {
       switch (a.type) {
         case 'createRevision':
-          expect(key, 'controllerrevisions', await client.create(REVISIONS, a.object, { signal }));
-          return {};
         case 'updateRevision':
-          expect(key, 'controllerrevisions', await client.update(REVISIONS, a.object, { signal }));
-          return {};
         case 'deleteRevision':
-          try {
-            expect(key, 'controllerrevisions', await client.delete(REVISIONS, namespace, a.name, { signal, preconditions: a.uid ? { uid: a.uid } : undefined }));
-          } catch (e) {
-            if (!isNotFound(e)) throw e;
-          }
-          return {};
         case 'adoptPod':
         case 'releasePod':
         case 'adoptRevision':
-        case 'releaseRevision': {
-          const res = a.type === 'adoptRevision' || a.type === 'releaseRevision' ? REVISIONS : PODS;
-          const patch = { metadata: { uid: a.uid, ownerReferences: a.ownerReferences.length > 0 ? a.ownerReferences : null } };
-          expect(key, res.plural, await client.patch(res, namespace, a.name, patch, 'merge', { signal }));
+        case 'releaseRevision':
+          await writeOwnership(client, namespace, a, { signal, wrote: (plural, o) => expect(key, plural, o) });
           return {};
-        }
         case 'relabelPod':
           expect(key, 'pods', await client.patch(PODS, namespace, a.name, { metadata: { uid: a.uid, labels: { [REVISION_HASH_LABEL]: a.hash } } }, 'merge', { signal }));
           return {};
@@ -325,45 +212,23 @@ export async function startDaemonSetController(opts: DaemonSetControllerOptions)
   };
 
   /** Write status through the status subresource; on a conflict, onto the live object. */
-  const writeStatus = async (key: string, ds: KubeObject, status: DaemonSetStatus): Promise<void> => {
-    const body = (base: KubeObject): KubeObject => ({
-      apiVersion: 'apps/v1',
-      kind: 'DaemonSet',
-      metadata: { name: base.metadata.name, namespace: base.metadata.namespace, uid: base.metadata.uid, resourceVersion: base.metadata.resourceVersion },
-      spec: base.spec,
-      status: { ...(isRecord(base.status) ? base.status : {}), ...status },
+  const writeSetStatus = (key: string, ds: KubeObject, status: DaemonSetStatus): Promise<void> =>
+    writeStatus(client, DAEMONSETS, ds, status, {
+      signal,
+      // A newer generation (or another set of that name): the round it triggers writes status.
+      still: (live) => live.metadata.uid === ds.metadata.uid && live.metadata.generation === ds.metadata.generation,
+      wrote: (o) => expect(key, 'daemonsets', o),
     });
-    try {
-      expect(key, 'daemonsets', await client.updateStatus(DAEMONSETS, body(ds), { signal }));
-      return;
-    } catch (e) {
-      if (!isConflict(e)) throw e;
-    }
-    const live = await client.get(DAEMONSETS, nsOf(ds), ds.metadata.name ?? '', { signal });
-    // A newer generation (or another set of that name): the round it triggers writes status.
-    if (live.metadata.uid !== ds.metadata.uid || live.metadata.generation !== ds.metadata.generation) return;
-    expect(key, 'daemonsets', await client.updateStatus(DAEMONSETS, body(live), { signal }));
-  };
 
   // -- reconcile
-
-  let inFlight = 0;
-  const reconcile = async (key: string): Promise<void> => {
-    inFlight++;
-    try {
-      await reconcileSet(key);
-    } finally {
-      inFlight--;
-    }
-  };
 
   const reconcileSet = async (key: string): Promise<void> => {
     const ds = sets.getByKey(key);
     if (!ds) {
-      expectations.delete(key);
+      expectations.forget(key);
       return;
     }
-    if (!caughtUp(key)) {
+    if (!expectations.caughtUp(key)) {
       queue.addAfter(key, CACHE_WAIT_MS);
       return;
     }
@@ -389,60 +254,40 @@ export async function startDaemonSetController(opts: DaemonSetControllerOptions)
     const target: KubeObject = ds.kind && ds.apiVersion ? ds : { ...ds, apiVersion: 'apps/v1', kind: 'DaemonSet' };
     for (const ev of result.events) recorder.event(target, ev.type, ev.reason, ev.message);
 
-    const failures: { action: string; error: ActionError }[] = [];
-    const record = (a: DaemonSetAction, r: { error?: ActionError; created?: string }): void => {
-      const ev = actionEvent(a, r.error, r.created);
-      if (ev) recorder.event(target, ev.type, ev.reason, ev.message);
-      if (r.error && !(a.type === 'deletePod' && r.error.reason === 'NotFound')) failures.push({ action: describeAction(a), error: r.error });
-    };
-    for (const { phase, actions } of executionPhases(result.actions)) {
-      const batches = phase === 'create' ? slowStartBatches(actions) : [actions];
-      for (const batch of batches) {
-        const results = await mapLimit(batch, concurrency, (a) => execute(key, ds, a));
-        if (signal.aborted) break;
-        batch.forEach((a, i) => record(a, results[i]));
-        if (failures.length > 0) break; // slow start: skip the rest after a failing batch
-      }
-      if (signal.aborted || failures.length > 0) break;
-    }
-
-    let statusError: unknown;
-    if (result.statusChanged && !signal.aborted) {
-      try {
-        await writeStatus(key, ds, result.status);
-      } catch (e) {
-        if (!isNotFound(e)) statusError = e;
-      }
-    }
-    rounds++;
-    if (failures.length > 0) throw new DaemonSetRoundError(key, failures);
-    if (statusError) throw statusError;
+    // Phase by phase; creations in slow-start batches (the rest is skipped after a failing batch).
+    const batches = executionPhases(result.actions).flatMap(({ phase, actions }) => (phase === 'create' ? slowStartBatches(actions) : [actions]));
+    const failures = await carryOutBatches(batches, {
+      concurrency,
+      signal,
+      execute: (a) => execute(key, ds, a),
+      settle: (a, r) => {
+        const ev = actionEvent(a, r.error, r.created);
+        if (ev) recorder.event(target, ev.type, ev.reason, ev.message);
+        return r.error && !(a.type === 'deletePod' && r.error.reason === 'NotFound') ? { action: describeAction(a), error: r.error } : undefined;
+      },
+    });
+    await finishRound({
+      statusChanged: result.statusChanged,
+      signal,
+      writeStatus: () => writeSetStatus(key, ds, result.status),
+      counted: () => rounds++,
+      failures,
+      roundError: (f) => new DaemonSetRoundError(key, f),
+    });
     if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
   };
 
   // -- start
 
-  factory.start();
-  try {
-    await factory.waitForSync({ timeoutMs: opts.syncTimeoutMs, signal });
-  } catch (e) {
-    for (const u of unregister) u();
-    if (ownFactory) await factory.stop();
-    client.close();
-    throw e;
-  }
+  await base.sync();
   const workers = Math.max(1, opts.workers ?? 4);
-  const workersDone = queue.runWorkers(workers, reconcile, {
-    onError: (key, err, requeues) => {
-      if (signal.aborted) return;
-      if (err instanceof DaemonSetRoundError && err.onlyStaleCache) log.debug('objects already exist; retrying once the cache has them', { daemonset: key, retries: requeues });
-      else if (isAlreadyExists(err) || isConflict(err)) log.debug('sync conflict; retrying', { daemonset: key, error: errText(err), retries: requeues });
-      else log.warn('sync failed; retrying', { daemonset: key, error: errText(err), retries: requeues });
-    },
+  base.run(workers, reconcileSet, (key, err, requeues) => {
+    if (err instanceof DaemonSetRoundError && err.onlyStaleCache) log.debug('objects already exist; retrying once the cache has them', { daemonset: key, retries: requeues });
+    else if (isAlreadyExists(err) || isConflict(err)) log.debug('sync conflict; retrying', { daemonset: key, error: errText(err), retries: requeues });
+    else log.warn('sync failed; retrying', { daemonset: key, error: errText(err), retries: requeues });
   });
   log.info('started', { workers });
 
-  let stopped: Promise<void> | undefined;
   return {
     get rounds() {
       return rounds;
@@ -450,20 +295,8 @@ export async function startDaemonSetController(opts: DaemonSetControllerOptions)
     get writes() {
       return writes;
     },
-    idle: () => inFlight === 0 && queue.len() === 0 && queue.delayed() === 0,
-    stop(): Promise<void> {
-      stopped ??= (async () => {
-        for (const u of unregister) u();
-        queue.shutDown();
-        abort.abort(new Error('daemonset controller stopped'));
-        await workersDone;
-        if (ownRecorder && recorder instanceof EventRecorder) await recorder.stop();
-        if (ownFactory) await factory.stop();
-        client.close();
-        log.info('stopped');
-      })();
-      return stopped;
-    },
+    idle: () => base.idle(),
+    stop: () => base.stop(),
   };
 }
 

@@ -17,7 +17,7 @@
 import type { KubeObject } from '../../registry/types.ts';
 import { asArray, asRecord, isRecord } from '../../registry/validation.ts';
 import { compileNodeSelector, findUntoleratedTaint, termsMatch } from '../../scheduler/filters.ts';
-import type { NodeSelector, NodeSelectorTerm, Taint, Toleration } from '../../scheduler/types.ts';
+import type { NodeSelector, NodeSelectorTerm, Taint, Toleration } from '../../client/types.ts';
 import { clone, isBeingDeleted, templateSpecOf } from './daemonset.ts';
 
 type Obj = Record<string, unknown>;

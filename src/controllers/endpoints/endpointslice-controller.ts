@@ -10,7 +10,9 @@
 // waits until the informer has caught up (resourceVersions are the store's global revision).
 import type { KubeObject } from '../../registry/types.ts';
 import { isAlreadyExists, isConflict, isNotFound, objectKey, splitKey } from '../../client/rest.ts';
+import { realClock } from '../../client/clock.ts';
 import type { ControllerContext, ControllerFactory } from '../manager.ts';
+import { WriteExpectations } from '../common/cache-sync.ts';
 import { ENDPOINT_SLICES, startServiceLoop, type LoopContext, type ServiceController, type ServiceControllerOptions } from './loop.ts';
 import { MANAGED_BY_CONTROLLER, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, planEndpointSlices, type PlanOptions } from './slices.ts';
 
@@ -30,39 +32,22 @@ const EXPECTATION_TTL_MS = 30_000;
 /** Re-check interval while waiting for the cache. */
 const CACHE_WAIT_MS = 10;
 
-function rvNumber(o: KubeObject | undefined): bigint | undefined {
-  const rv = o?.metadata?.resourceVersion;
-  return rv && /^[0-9]+$/.test(rv) ? BigInt(rv) : undefined;
-}
-
 export interface EndpointSliceControllerOptions extends ServiceControllerOptions, PlanOptions {}
 
 export async function startEndpointSliceController(opts: EndpointSliceControllerOptions): Promise<ServiceController> {
-  /** service key → newest resourceVersion written, and when */
-  const expected = new Map<string, { rv: bigint; at: number }>();
+  /** service key → newest resourceVersion written (the informer of slices must show it first) */
+  const clock = opts.clock ?? realClock;
+  const expected = new WriteExpectations(() => clock.now(), EXPECTATION_TTL_MS);
   /** slice key → when its deletion was requested (hidden from rounds until the watch shows it) */
   const deleted = new Map<string, number>();
 
-  const caughtUp = (ctx: LoopContext, key: string): boolean => {
-    const e = expected.get(key);
-    if (!e) return true;
-    const seen = rvNumber({ metadata: { resourceVersion: ctx.target.lastSyncResourceVersion() } }) ?? 0n;
-    if (seen >= e.rv || ctx.clock.now() - e.at > EXPECTATION_TTL_MS) {
-      expected.delete(key);
-      return true;
-    }
-    return false;
-  };
   const expect = (ctx: LoopContext, key: string, written: KubeObject | undefined): void => {
     ctx.wrote();
-    const rv = rvNumber(written);
-    if (rv === undefined) return;
-    const cur = expected.get(key);
-    if (!cur || cur.rv < rv) expected.set(key, { rv, at: ctx.clock.now() });
+    expected.expect(key, ctx.target, written);
   };
 
   const reconcile = async (ctx: LoopContext, key: string): Promise<void> => {
-    if (!caughtUp(ctx, key)) {
+    if (!expected.caughtUp(key)) {
       ctx.queue.addAfter(key, CACHE_WAIT_MS);
       return;
     }

@@ -4,39 +4,26 @@
 // pod) and by events of the written kind, and workers that reconcile one service at a time.
 // There is no batching delay: a pod's Ready flip reaches reconcile as soon as its watch event
 // arrives, and reconcile writes only what changed.
-import { setMaxListeners } from 'node:events';
 import type { KubeObject } from '../../registry/types.ts';
-import { ApiStatusError, KubeClient, isConflict, isAlreadyExists, isNotFound, type ResourceRef } from '../../client/rest.ts';
-import { InformerFactory, type IndexFunc, type Informer } from '../../client/informer.ts';
-import { WorkQueue } from '../../client/workqueue.ts';
-import { realClock, type Clock } from '../../client/clock.ts';
-import { createLogger, type Logger } from '../../util/log.ts';
-import { EventRecorder, type Recorder } from '../events.ts';
+import { ApiStatusError, isConflict, isAlreadyExists, isNotFound, type KubeClient, type ResourceRef } from '../../client/rest.ts';
+import type { IndexFunc, Informer } from '../../client/informer.ts';
+import type { WorkQueue } from '../../client/workqueue.ts';
+import type { Clock } from '../../client/clock.ts';
+import type { Logger } from '../../util/log.ts';
+import type { Recorder } from '../events.ts';
 import type { RunningController } from '../manager.ts';
+import { ControllerBase, type ControllerBaseOptions } from '../common/base.ts';
+import { errText } from '../common/errors.ts';
 import { ServiceSelectorIndex, watchServicesAndPods } from './service-index.ts';
+import { ENDPOINTS, ENDPOINT_SLICES, PODS, SERVICES } from '../common/resources.ts';
 
-export const SERVICES: ResourceRef = { group: '', version: 'v1', plural: 'services', namespaced: true, kind: 'Service' };
-export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', namespaced: true, kind: 'Pod' };
-export const ENDPOINTS: ResourceRef = { group: '', version: 'v1', plural: 'endpoints', namespaced: true, kind: 'Endpoints' };
-export const ENDPOINT_SLICES: ResourceRef = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true, kind: 'EndpointSlice' };
+export { ENDPOINTS, ENDPOINT_SLICES, PODS, SERVICES };
 /** The field manager Kubernetes' controllers write with. */
 export const CONTROLLER_FIELD_MANAGER = 'kube-controller-manager';
 
-export interface ServiceControllerOptions {
-  /** A client of the API server; the controller makes its own from its config. */
-  client: KubeClient;
-  logger?: Logger;
-  /** Share informers with the process's other controllers (started here, not stopped). */
-  informers?: InformerFactory;
+export interface ServiceControllerOptions extends ControllerBaseOptions {
   /** Services reconciled at once (default 4); one service is never reconciled by two workers. */
   workers?: number;
-  /** Where events go (default: core/v1 Events from the controller's component). */
-  recorder?: Recorder;
-  /** source.host / reportingInstance of the default recorder. */
-  identity?: string;
-  /** Fail start() when the caches have not synced within this long (default: wait). */
-  syncTimeoutMs?: number;
-  clock?: Clock;
 }
 
 export interface ServiceController extends RunningController {
@@ -72,21 +59,15 @@ export interface LoopSpec {
   reconcile(ctx: LoopContext, key: string): Promise<void>;
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 export async function startServiceLoop(spec: LoopSpec, opts: ServiceControllerOptions): Promise<ServiceController> {
-  const log = opts.logger ?? createLogger(spec.component);
-  const clock = opts.clock ?? realClock;
-  const client = new KubeClient(opts.client.config, { userAgent: spec.userAgent, fieldManager: CONTROLLER_FIELD_MANAGER });
-  const ownFactory = !opts.informers;
-  const factory = opts.informers ?? new InformerFactory(client, { clock, logger: log });
-  const ownRecorder = !opts.recorder;
-  const recorder = opts.recorder ?? new EventRecorder({ client, component: spec.component, host: opts.identity, logger: log, clock });
-  const abort = new AbortController();
-  setMaxListeners(0, abort.signal);
-  const queue = new WorkQueue<string>({ name: spec.component, clock, logger: log });
+  const base = new ControllerBase(opts, {
+    component: spec.component,
+    userAgent: spec.userAgent,
+    fieldManager: CONTROLLER_FIELD_MANAGER,
+    queueName: spec.component,
+    stopMessage: spec.component,
+  });
+  const { log, clock, client, factory, recorder, queue, signal } = base;
 
   const services = factory.informer(SERVICES);
   const pods = factory.informer(PODS);
@@ -100,8 +81,8 @@ export async function startServiceLoop(spec: LoopSpec, opts: ServiceControllerOp
   }
   const index = new ServiceSelectorIndex();
   const enqueue = (k: string): void => queue.add(k);
-  const unregister: (() => void)[] = [watchServicesAndPods(services, pods, index, enqueue)];
-  unregister.push(
+  base.handle(
+    watchServicesAndPods(services, pods, index, enqueue),
     target.addEventHandler({
       onAdd: (o) => spec.targetKeys(o, 'add', services).forEach(enqueue),
       onUpdate: (_old, o) => spec.targetKeys(o, 'update', services).forEach(enqueue),
@@ -111,7 +92,6 @@ export async function startServiceLoop(spec: LoopSpec, opts: ServiceControllerOp
 
   let writes = 0;
   let syncs = 0;
-  let inFlight = 0;
   const ctx: LoopContext = {
     client,
     services,
@@ -120,45 +100,28 @@ export async function startServiceLoop(spec: LoopSpec, opts: ServiceControllerOp
     queue,
     log,
     recorder,
-    signal: abort.signal,
+    signal,
     clock,
     wrote: () => {
       writes++;
     },
   };
 
-  factory.start();
-  try {
-    await factory.waitForSync({ timeoutMs: opts.syncTimeoutMs, signal: abort.signal });
-  } catch (e) {
-    for (const u of unregister) u();
-    if (ownFactory) await factory.stop();
-    client.close();
-    throw e;
-  }
+  await base.sync();
   const workers = Math.max(1, opts.workers ?? 4);
-  const workersDone = queue.runWorkers(
+  base.run(
     workers,
     async (key) => {
-      inFlight++;
-      try {
-        await spec.reconcile(ctx, key);
-        syncs++;
-      } finally {
-        inFlight--;
-      }
+      await spec.reconcile(ctx, key);
+      syncs++;
     },
-    {
-      onError: (key, err, requeues) => {
-        if (abort.signal.aborted) return;
-        if (isConflict(err) || isAlreadyExists(err) || isNotFound(err)) log.debug('stale cache; retrying', { service: key, error: errText(err), retries: requeues });
-        else log.warn('sync failed; retrying', { service: key, error: errText(err), retries: requeues, reason: err instanceof ApiStatusError ? err.reason : undefined });
-      },
+    (key, err, requeues) => {
+      if (isConflict(err) || isAlreadyExists(err) || isNotFound(err)) log.debug('stale cache; retrying', { service: key, error: errText(err), retries: requeues });
+      else log.warn('sync failed; retrying', { service: key, error: errText(err), retries: requeues, reason: err instanceof ApiStatusError ? err.reason : undefined });
     },
   );
   log.info('started', { workers });
 
-  let stopped: Promise<void> | undefined;
   return {
     get writes() {
       return writes;
@@ -166,19 +129,7 @@ export async function startServiceLoop(spec: LoopSpec, opts: ServiceControllerOp
     get syncs() {
       return syncs;
     },
-    idle: () => inFlight === 0 && queue.len() === 0 && queue.delayed() === 0,
-    stop(): Promise<void> {
-      stopped ??= (async () => {
-        for (const u of unregister) u();
-        queue.shutDown();
-        abort.abort(new Error(`${spec.component} stopped`));
-        await workersDone;
-        if (ownRecorder && recorder instanceof EventRecorder) await recorder.stop();
-        if (ownFactory) await factory.stop();
-        client.close();
-        log.info('stopped');
-      })();
-      return stopped;
-    },
+    idle: () => base.idle(),
+    stop: () => base.stop(),
   };
 }

@@ -30,7 +30,7 @@
 // as Kubernetes' MarkPodsNotReady keeps them; only status and lastTransitionTime change. A node
 // whose agent reports Ready False is alive and reports its pods itself: its pods are not touched.
 import type { V1PodCondition } from '@kubernetes/client-node';
-import type { Pod, Taint, Toleration, Wire } from '../../scheduler/types.ts';
+import type { Pod, Taint, Toleration, Wire } from '../../client/types.ts';
 import { toleratesTaint } from '../../scheduler/filters.ts';
 import { isManagedTaint, type ConditionStatus } from './taints.ts';
 

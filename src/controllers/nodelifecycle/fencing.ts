@@ -58,8 +58,8 @@
 // is not Ready and carries the node.kubernetes.io/out-of-service taint, which an administrator
 // sets to state that the node is down for good, are force-deleted at once, whatever owns them.
 import type { KubeObject } from '../../registry/types.ts';
-import type { Node, PersistentVolume, PersistentVolumeClaim, Pod } from '../../scheduler/types.ts';
-import { ANN_SELECTED_NODE } from '../../scheduler/types.ts';
+import type { Node, PersistentVolume, PersistentVolumeClaim, Pod } from '../../client/types.ts';
+import { ANN_SELECTED_NODE } from '../../client/types.ts';
 import { compileNodeSelector, termsMatch } from '../../scheduler/filters.ts';
 import { claimTemplateName, claimTemplatesOf } from '../statefulset/set.ts';
 import type { NodeHealth } from './health.ts';

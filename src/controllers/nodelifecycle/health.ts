@@ -20,7 +20,7 @@
 // before it is marked Unknown — never less.
 import type { V1NodeCondition } from '@kubernetes/client-node';
 import type { KubeObject } from '../../registry/types.ts';
-import type { Node, Wire } from '../../scheduler/types.ts';
+import type { Node, Wire } from '../../client/types.ts';
 import type { ConditionStatus } from './taints.ts';
 
 export type NodeCondition = Wire<V1NodeCondition>;

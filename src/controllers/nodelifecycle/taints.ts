@@ -15,7 +15,7 @@
 // every other taint on the node (user taints, the agent's registration taints with other keys)
 // is left exactly as it is. Added taints carry timeAdded (SwapNodeControllerTaint sets it on
 // every taint it adds).
-import type { Node, Taint } from '../../scheduler/types.ts';
+import type { Node, Taint } from '../../client/types.ts';
 
 export const TAINT_NOT_READY = 'node.kubernetes.io/not-ready';
 export const TAINT_UNREACHABLE = 'node.kubernetes.io/unreachable';

@@ -5,6 +5,7 @@ import type { RevisionAction } from './revision.ts';
 import type { PodRepair } from './pods.ts';
 import { setName, setNamespace } from './set.ts';
 import { claimStorage } from './claims.ts';
+import type { ActionError } from '../common/errors.ts';
 
 /** Why a pod is deleted. */
 export type DeletePodReason =
@@ -107,12 +108,8 @@ export function executionWaves(actions: Action[]): Action[][] {
   return waves;
 }
 
-/** An API error as the acting layer saw it: its message and Kubernetes Status reason. */
-export interface ActionError {
-  message: string;
-  /** e.g. AlreadyExists, NotFound, Conflict */
-  reason?: string;
-}
+/** An API error as the acting layer saw it (its message and Kubernetes Status reason). */
+export type { ActionError };
 
 /**
  * The Event to record for the outcome of an action, worded as Kubernetes' StatefulSet

@@ -25,29 +25,21 @@
 // (web-0.nginx.default.svc.cluster.local) will not resolve until it exists"). Kubernetes accepts
 // such a set silently. The absence is confirmed with a live GET before warning, so a Service
 // created just before the set (kubectl apply of one file) never triggers it.
-import { setMaxListeners } from 'node:events';
 import type { KubeObject } from '../../registry/types.ts';
-import { isRecord } from '../../registry/validation.ts';
-import {
-  ApiStatusError,
-  KubeClient,
-  isAlreadyExists,
-  isConflict,
-  isNotFound,
-  objectKey,
-  splitApiVersion,
-  type ResourceRef,
-} from '../../client/rest.ts';
-import { InformerFactory, type Informer } from '../../client/informer.ts';
-import { WorkQueue } from '../../client/workqueue.ts';
-import { realClock, type Clock } from '../../client/clock.ts';
-import { createLogger, type Logger } from '../../util/log.ts';
+import { isAlreadyExists, isConflict, isNotFound, objectKey } from '../../client/rest.ts';
+import type { Informer } from '../../client/informer.ts';
 import type { ControllerContext, ControllerFactory, RunningController } from '../manager.ts';
-import { EventRecorder, type Recorder } from '../events.ts';
-import { actionEvent, describeAction, executionWaves, type Action, type ActionError } from './actions.ts';
+import { ControllerBase, type ControllerBaseOptions } from '../common/base.ts';
+import { WriteExpectations } from '../common/cache-sync.ts';
+import { carryOutBatches, finishRound } from '../common/rounds.ts';
+import { enqueueOwnersOf, ownerKeysOf, referencedOwner, refersTo, writeOwnership, type OwnerLookup } from '../common/owners.ts';
+import { RoundFailure, errText, toActionError, type ActionError } from '../common/errors.ts';
+import { writeStatus } from '../common/status.ts';
+import { actionEvent, describeAction, executionWaves, type Action } from './actions.ts';
 import { computeActions, type StatefulSetStatus } from './control.ts';
 import { claimTemplateName, claimTemplatesOf, controllerRefOf, isBeingDeleted, selectorMatches, serviceNameOf, startOrdinal } from './set.ts';
 import { isMemberOf, podName } from './names.ts';
+import { CLAIMS, PODS, REVISIONS, SERVICES, STATEFULSETS } from '../common/resources.ts';
 
 export const STATEFULSET_CONTROLLER_COMPONENT = 'statefulset-controller';
 export const STATEFULSET_USER_AGENT = 'kennel-statefulset-controller';
@@ -56,30 +48,16 @@ export const STATEFULSET_FIELD_MANAGER = 'kube-controller-manager';
 /** Reason of kennel's Warning about a missing governing Service. */
 export const SERVICE_NOT_FOUND_REASON = 'ServiceNotFound';
 
-export const STATEFULSETS: ResourceRef = { group: 'apps', version: 'v1', plural: 'statefulsets', namespaced: true, kind: 'StatefulSet' };
-export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', namespaced: true, kind: 'Pod' };
-export const CLAIMS: ResourceRef = { group: '', version: 'v1', plural: 'persistentvolumeclaims', namespaced: true, kind: 'PersistentVolumeClaim' };
-export const REVISIONS: ResourceRef = { group: 'apps', version: 'v1', plural: 'controllerrevisions', namespaced: true, kind: 'ControllerRevision' };
-export const SERVICES: ResourceRef = { group: '', version: 'v1', plural: 'services', namespaced: true, kind: 'Service' };
+export { CLAIMS, PODS, REVISIONS, SERVICES, STATEFULSETS };
 
-export interface StatefulSetControllerOptions {
-  /** A client of the API server; the controller makes its own from its config (user agent
-   *  `kennel-statefulset-controller`, field manager `kube-controller-manager`). */
-  client: KubeClient;
-  logger?: Logger;
-  /** Share informers with the process's other controllers (started here, not stopped). */
-  informers?: InformerFactory;
+/** The controller makes its own client from opts.client's config (user agent
+ *  `kennel-statefulset-controller`, field manager `kube-controller-manager`); its default
+ *  recorder writes core/v1 Events from `statefulset-controller`. */
+export interface StatefulSetControllerOptions extends ControllerBaseOptions {
   /** Sets reconciled at once (default 4); one set is never reconciled by two workers. */
   workers?: number;
   /** Actions of one wave in flight at once (default 64). */
   concurrency?: number;
-  /** Where events go (default: core/v1 Events from `statefulset-controller`). */
-  recorder?: Recorder;
-  /** source.host / reportingInstance of the default recorder. */
-  identity?: string;
-  /** Fail start() when the caches have not synced within this long (default: wait). */
-  syncTimeoutMs?: number;
-  clock?: Clock;
 }
 
 export interface StatefulSetController extends RunningController {
@@ -92,86 +70,29 @@ export interface StatefulSetController extends RunningController {
 }
 
 /** A round failed after some actions: the key is retried with backoff. */
-export class RoundError extends Error {
-  constructor(
-    readonly setKey: string,
-    readonly failures: { action: string; error: ActionError }[],
-  ) {
-    super(`sync of StatefulSet ${setKey} failed: ${failures.map((f) => `${f.action}: ${f.error.message}`).join('; ')}`);
+export class RoundError extends RoundFailure {
+  constructor(setKey: string, failures: { action: string; error: ActionError }[]) {
+    super('StatefulSet', setKey, failures);
     this.name = 'RoundError';
   }
-  /** Every failure is a create that found the object already there (a stale cache). */
-  get onlyStaleCache(): boolean {
-    return this.failures.every((f) => f.error.reason === 'AlreadyExists');
-  }
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+/** Bounded-concurrency map (shared by the controllers). */
+export { mapLimit } from '../common/concurrency.ts';
 
-function toActionError(e: unknown): ActionError {
-  if (e instanceof ApiStatusError) return { message: e.message, reason: e.reason };
-  return { message: errText(e) };
-}
-
-/** Run fn over items with at most `limit` in flight; results in item order. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, () => worker()));
-  return out;
-}
-
-function isStatefulSetRef(apiVersion: string, kind: string): boolean {
-  return kind === 'StatefulSet' && splitApiVersion(apiVersion).group === 'apps';
-}
-
-/** The numeric value of a resourceVersion, or undefined when it is not a number. */
-function rvNumber(rv: string | undefined): bigint | undefined {
-  return rv && /^[0-9]+$/.test(rv) ? BigInt(rv) : undefined;
-}
+const STATEFULSET_KIND = { group: 'apps', kind: 'StatefulSet' };
 
 /** Where the sets a pod, claim or revision concerns are looked up. */
-export interface SetLookup {
-  get(namespace: string, name: string): KubeObject | undefined;
-  listByNamespace(namespace: string): KubeObject[];
-}
+export type SetLookup = OwnerLookup;
 
 /** Keys of the sets a pod concerns: its controller, or (orphan) every set that may adopt it. */
 export function setsForPod(sets: SetLookup, pod: KubeObject): string[] {
-  const ns = pod.metadata.namespace ?? '';
-  const ref = controllerRefOf(pod);
-  if (ref) {
-    if (!isStatefulSetRef(ref.apiVersion, ref.kind)) return [];
-    const set = sets.get(ns, ref.name);
-    return set && set.metadata.uid === ref.uid ? [objectKey(set)] : [];
-  }
-  return sets
-    .listByNamespace(ns)
-    .filter((s) => isMemberOf(s, pod) && selectorMatches(s, pod.metadata.labels))
-    .map((s) => objectKey(s));
+  return ownerKeysOf(pod, controllerRefOf(pod), sets, STATEFULSET_KIND, (s) => isMemberOf(s, pod) && selectorMatches(s, pod.metadata.labels));
 }
 
 /** Keys of the sets a revision concerns: its controller, or (orphan) every set selecting it. */
 export function setsForRevision(sets: SetLookup, rev: KubeObject): string[] {
-  const ns = rev.metadata.namespace ?? '';
-  const ref = controllerRefOf(rev);
-  if (ref) {
-    if (!isStatefulSetRef(ref.apiVersion, ref.kind)) return [];
-    const set = sets.get(ns, ref.name);
-    return set && set.metadata.uid === ref.uid ? [objectKey(set)] : [];
-  }
-  return sets
-    .listByNamespace(ns)
-    .filter((s) => selectorMatches(s, rev.metadata.labels))
-    .map((s) => objectKey(s));
+  return ownerKeysOf(rev, controllerRefOf(rev), sets, STATEFULSET_KIND, (s) => selectorMatches(s, rev.metadata.labels));
 }
 
 /** Keys of the sets a claim concerns: those whose claim names it has, and set owners. */
@@ -187,9 +108,9 @@ export function setsForClaim(sets: SetLookup, claim: KubeObject): string[] {
     }
   }
   for (const ref of claim.metadata.ownerReferences ?? []) {
-    if (!isStatefulSetRef(ref.apiVersion, ref.kind)) continue;
-    const set = sets.get(ns, ref.name);
-    if (set && set.metadata.uid === ref.uid) out.add(objectKey(set));
+    if (!refersTo(ref, STATEFULSET_KIND)) continue;
+    const set = referencedOwner(sets, ns, ref);
+    if (set) out.add(objectKey(set));
   }
   return [...out];
 }
@@ -201,31 +122,19 @@ export function serviceNotFoundMessage(set: KubeObject): string {
   return `service "${svc}" not found: pod DNS names (${podName(set, startOrdinal(set))}.${svc}.${ns}.svc.cluster.local) will not resolve until it exists`;
 }
 
-interface Expectation {
-  informer: Informer;
-  rv: bigint;
-  at: number;
-}
-
-/** How long a round waits for the caches to show its previous writes before going ahead. */
-const EXPECTATION_TTL_MS = 10_000;
 /** Poll interval while waiting for the caches. */
 const CACHE_WAIT_MS = 50;
 
 export async function startStatefulSetController(opts: StatefulSetControllerOptions): Promise<StatefulSetController> {
-  const log = opts.logger ?? createLogger(STATEFULSET_CONTROLLER_COMPONENT);
-  const clock = opts.clock ?? realClock;
-  const client = new KubeClient(opts.client.config, { userAgent: STATEFULSET_USER_AGENT, fieldManager: STATEFULSET_FIELD_MANAGER });
-  const ownFactory = !opts.informers;
-  const factory = opts.informers ?? new InformerFactory(client, { clock, logger: log });
-  const ownRecorder = !opts.recorder;
-  const recorder = opts.recorder ?? new EventRecorder({ client, component: STATEFULSET_CONTROLLER_COMPONENT, host: opts.identity, logger: log, clock });
+  const base = new ControllerBase(opts, {
+    component: STATEFULSET_CONTROLLER_COMPONENT,
+    userAgent: STATEFULSET_USER_AGENT,
+    fieldManager: STATEFULSET_FIELD_MANAGER,
+    queueName: 'statefulset',
+    stopMessage: 'statefulset controller',
+  });
+  const { log, clock, client, factory, recorder, queue, signal } = base;
   const concurrency = Math.max(1, opts.concurrency ?? 64);
-  const abort = new AbortController();
-  const signal = abort.signal;
-  // Every request in flight listens on it (a wave may hold `concurrency` of them).
-  setMaxListeners(0, signal);
-  const queue = new WorkQueue<string>({ name: 'statefulset', clock, logger: log });
 
   const sets = factory.informer(STATEFULSETS);
   const pods = factory.informer(PODS);
@@ -236,19 +145,16 @@ export async function startStatefulSetController(opts: StatefulSetControllerOpti
 
   // -- per-set state
 
-  /** set key → resource plural → the newest resourceVersion this controller wrote. */
-  const expectations = new Map<string, Map<string, Expectation>>();
+  /** Per set key, the writes of its previous rounds the caches must show first. */
+  const expectations = new WriteExpectations(() => clock.now());
   /** set uid → generation already warned about a missing Service. */
   const serviceWarned = new Map<string, number>();
   let rounds = 0;
   let writes = 0;
 
   const lookup: SetLookup = { get: (ns, name) => sets.get(ns, name), listByNamespace: (ns) => sets.listByNamespace(ns) };
-  const enqueueAll = (keys: string[]): void => {
-    for (const k of keys) queue.add(k);
-  };
-  const unregister: (() => void)[] = [];
-  unregister.push(
+  const enqueue = (key: string): void => queue.add(key);
+  base.handle(
     sets.addEventHandler({
       onAdd: (s) => queue.add(objectKey(s)),
       onUpdate: (_o, s) => queue.add(objectKey(s)),
@@ -257,45 +163,14 @@ export async function startStatefulSetController(opts: StatefulSetControllerOpti
         queue.add(objectKey(s));
       },
     }),
-    pods.addEventHandler({
-      onAdd: (p) => enqueueAll(setsForPod(lookup, p)),
-      onUpdate: (o, p) => enqueueAll([...new Set([...setsForPod(lookup, o), ...setsForPod(lookup, p)])]),
-      onDelete: (p) => enqueueAll(setsForPod(lookup, p)),
-    }),
-    claims.addEventHandler({
-      onAdd: (c) => enqueueAll(setsForClaim(lookup, c)),
-      onUpdate: (o, c) => enqueueAll([...new Set([...setsForClaim(lookup, o), ...setsForClaim(lookup, c)])]),
-      onDelete: (c) => enqueueAll(setsForClaim(lookup, c)),
-    }),
-    revisions.addEventHandler({
-      onAdd: (r) => enqueueAll(setsForRevision(lookup, r)),
-      onUpdate: (o, r) => enqueueAll([...new Set([...setsForRevision(lookup, o), ...setsForRevision(lookup, r)])]),
-      onDelete: (r) => enqueueAll(setsForRevision(lookup, r)),
-    }),
+    pods.addEventHandler(enqueueOwnersOf((p) => setsForPod(lookup, p), enqueue)),
+    claims.addEventHandler(enqueueOwnersOf((c) => setsForClaim(lookup, c), enqueue)),
+    revisions.addEventHandler(enqueueOwnersOf((r) => setsForRevision(lookup, r), enqueue)),
   );
 
   const expect = (key: string, plural: string, written: KubeObject | undefined): void => {
     writes++;
-    const rv = rvNumber(written?.metadata?.resourceVersion);
-    const informer = informerOf[plural];
-    if (rv === undefined || !informer) return;
-    let m = expectations.get(key);
-    if (!m) expectations.set(key, (m = new Map()));
-    const cur = m.get(plural);
-    if (!cur || cur.rv < rv) m.set(plural, { informer, rv, at: clock.now() });
-  };
-
-  /** Whether the informers have seen every write of the set's previous rounds. */
-  const caughtUp = (key: string): boolean => {
-    const m = expectations.get(key);
-    if (!m) return true;
-    const now = clock.now();
-    for (const [plural, e] of m) {
-      const seen = rvNumber(e.informer.lastSyncResourceVersion()) ?? 0n;
-      if (seen >= e.rv || now - e.at > EXPECTATION_TTL_MS) m.delete(plural);
-    }
-    if (m.size === 0) expectations.delete(key);
-    return m.size === 0;
+    expectations.expect(key, informerOf[plural], written);
   };
 
   // -- the governing Service (kennel's warning)
@@ -329,26 +204,13 @@ export async function startStatefulSetController(opts: StatefulSetControllerOpti
     try {
       switch (a.type) {
         case 'createRevision':
-          expect(key, 'controllerrevisions', await client.create(REVISIONS, a.object, { signal }));
-          return undefined;
         case 'updateRevision':
-          expect(key, 'controllerrevisions', await client.update(REVISIONS, a.object, { signal }));
-          return undefined;
         case 'deleteRevision':
-          try {
-            expect(key, 'controllerrevisions', await client.delete(REVISIONS, namespace, a.name, { signal, preconditions: a.uid ? { uid: a.uid } : undefined }));
-          } catch (e) {
-            if (!isNotFound(e)) throw e;
-          }
-          return undefined;
         case 'adoptPod':
         case 'releasePod':
-        case 'adoptRevision': {
-          const res = a.type === 'adoptRevision' ? REVISIONS : PODS;
-          const patch = { metadata: { uid: a.uid, ownerReferences: a.ownerReferences.length > 0 ? a.ownerReferences : null } };
-          expect(key, res.plural, await client.patch(res, namespace, a.name, patch, 'merge', { signal }));
+        case 'adoptRevision':
+          await writeOwnership(client, namespace, a, { signal, wrote: (plural, o) => expect(key, plural, o) });
           return undefined;
-        }
         case 'createClaim':
           expect(key, 'persistentvolumeclaims', await client.create(CLAIMS, a.object, { signal }));
           return undefined;
@@ -375,44 +237,22 @@ export async function startStatefulSetController(opts: StatefulSetControllerOpti
   };
 
   /** Write status through the status subresource; on a conflict, onto the live object. */
-  const writeStatus = async (key: string, set: KubeObject, status: StatefulSetStatus): Promise<void> => {
-    const body = (base: KubeObject): KubeObject => ({
-      apiVersion: 'apps/v1',
-      kind: 'StatefulSet',
-      metadata: { name: base.metadata.name, namespace: base.metadata.namespace, uid: base.metadata.uid, resourceVersion: base.metadata.resourceVersion },
-      spec: base.spec,
-      status: { ...(isRecord(base.status) ? base.status : {}), ...status },
+  const writeSetStatus = (key: string, set: KubeObject, status: StatefulSetStatus): Promise<void> =>
+    writeStatus(client, STATEFULSETS, set, status, {
+      signal,
+      still: (live) => live.metadata.uid === set.metadata.uid,
+      wrote: (o) => expect(key, 'statefulsets', o),
     });
-    try {
-      expect(key, 'statefulsets', await client.updateStatus(STATEFULSETS, body(set), { signal }));
-      return;
-    } catch (e) {
-      if (!isConflict(e)) throw e;
-    }
-    const live = await client.get(STATEFULSETS, ns(set), set.metadata.name ?? '', { signal });
-    if (live.metadata.uid !== set.metadata.uid) return;
-    expect(key, 'statefulsets', await client.updateStatus(STATEFULSETS, body(live), { signal }));
-  };
 
   // -- reconcile
-
-  let inFlight = 0;
-  const reconcile = async (key: string): Promise<void> => {
-    inFlight++;
-    try {
-      await reconcileSet(key);
-    } finally {
-      inFlight--;
-    }
-  };
 
   const reconcileSet = async (key: string): Promise<void> => {
     const set = sets.getByKey(key);
     if (!set) {
-      expectations.delete(key);
+      expectations.forget(key);
       return;
     }
-    if (!caughtUp(key)) {
+    if (!expectations.caughtUp(key)) {
       queue.addAfter(key, CACHE_WAIT_MS);
       return;
     }
@@ -432,55 +272,37 @@ export async function startStatefulSetController(opts: StatefulSetControllerOpti
     checkService(target);
     for (const ev of result.events) recorder.event(target, ev.type, ev.reason, ev.message);
 
-    const failures: { action: string; error: ActionError }[] = [];
-    for (const wave of executionWaves(result.actions)) {
-      const errs = await mapLimit(wave, concurrency, (a) => execute(key, set, a));
-      if (signal.aborted) break; // stopping: the failures are ours, not the cluster's
-      wave.forEach((a, i) => {
-        const err = errs[i];
+    const failures = await carryOutBatches(executionWaves(result.actions), {
+      concurrency,
+      signal,
+      execute: (a) => execute(key, set, a),
+      settle: (a, err) => {
         const ev = actionEvent(set, a, err);
         if (ev) recorder.event(target, ev.type, ev.reason, ev.message);
-        if (err) failures.push({ action: describeAction(a), error: err });
-      });
-      if (failures.length > 0) break;
-    }
-
-    let statusError: unknown;
-    if (result.statusChanged && !signal.aborted) {
-      try {
-        await writeStatus(key, set, result.status);
-      } catch (e) {
-        if (!isNotFound(e)) statusError = e;
-      }
-    }
-    rounds++;
-    if (failures.length > 0) throw new RoundError(key, failures);
-    if (statusError) throw statusError;
+        return err ? { action: describeAction(a), error: err } : undefined;
+      },
+    });
+    await finishRound({
+      statusChanged: result.statusChanged,
+      signal,
+      writeStatus: () => writeSetStatus(key, set, result.status),
+      counted: () => rounds++,
+      failures,
+      roundError: (f) => new RoundError(key, f),
+    });
     if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
   };
 
   // -- start
 
-  factory.start();
-  try {
-    await factory.waitForSync({ timeoutMs: opts.syncTimeoutMs, signal });
-  } catch (e) {
-    for (const u of unregister) u();
-    if (ownFactory) await factory.stop();
-    client.close();
-    throw e;
-  }
-  const workersDone = queue.runWorkers(Math.max(1, opts.workers ?? 4), reconcile, {
-    onError: (key, err, requeues) => {
-      if (signal.aborted) return;
-      if (err instanceof RoundError && err.onlyStaleCache) log.debug('objects already exist; retrying once the cache has them', { statefulset: key, retries: requeues });
-      else if (isAlreadyExists(err) || isConflict(err)) log.debug('sync conflict; retrying', { statefulset: key, error: errText(err), retries: requeues });
-      else log.warn('sync failed; retrying', { statefulset: key, error: errText(err), retries: requeues });
-    },
+  await base.sync();
+  base.run(opts.workers ?? 4, reconcileSet, (key, err, requeues) => {
+    if (err instanceof RoundError && err.onlyStaleCache) log.debug('objects already exist; retrying once the cache has them', { statefulset: key, retries: requeues });
+    else if (isAlreadyExists(err) || isConflict(err)) log.debug('sync conflict; retrying', { statefulset: key, error: errText(err), retries: requeues });
+    else log.warn('sync failed; retrying', { statefulset: key, error: errText(err), retries: requeues });
   });
   log.info('started', { workers: opts.workers ?? 4 });
 
-  let stopped: Promise<void> | undefined;
   return {
     get rounds() {
       return rounds;
@@ -488,20 +310,8 @@ export async function startStatefulSetController(opts: StatefulSetControllerOpti
     get writes() {
       return writes;
     },
-    idle: () => inFlight === 0 && queue.len() === 0 && queue.delayed() === 0,
-    stop(): Promise<void> {
-      stopped ??= (async () => {
-        for (const u of unregister) u();
-        queue.shutDown();
-        abort.abort(new Error('statefulset controller stopped'));
-        await workersDone;
-        if (ownRecorder && recorder instanceof EventRecorder) await recorder.stop();
-        if (ownFactory) await factory.stop();
-        client.close();
-        log.info('stopped');
-      })();
-      return stopped;
-    },
+    idle: () => base.idle(),
+    stop: () => base.stop(),
   };
 }
 

@@ -16,17 +16,14 @@
 // Before releasing a volume whose claim is missing from the cache, and before calling a bound
 // claim Lost because its volume is missing, the binder reads the object from the API server:
 // a cache that is merely behind must not release anything.
-import { setMaxListeners } from 'node:events';
-import { InformerFactory } from '../../client/informer.ts';
-import { KubeClient, isConflict, isNotFound, splitKey } from '../../client/rest.ts';
-import { WorkQueue } from '../../client/workqueue.ts';
-import { realClock, type Clock, type TimerHandle } from '../../client/clock.ts';
+import { isConflict, isNotFound, splitKey } from '../../client/rest.ts';
+import { rfc3339 } from '../../client/types.ts';
+import type { TimerHandle } from '../../client/clock.ts';
 import type { KubeObject } from '../../registry/types.ts';
-import { createLogger, type Logger } from '../../util/log.ts';
-import { EventRecorder, type Recorder } from '../events.ts';
 import type { ControllerContext, ControllerFactory, RunningController } from '../manager.ts';
+import { ControllerBase, type ControllerBaseOptions } from '../common/base.ts';
 import { claimOfVolume, syncClaim, syncVolume, type BinderView, type Decision, type Write } from './binder.ts';
-import { AssumeCache, EventSink, errText, keyOf } from './common.ts';
+import { AssumeCache, EventSink, SyncWriter, errText, keyOf } from './common.ts';
 import { BINDER_COMPONENT, NODES, PVCS, PVS, STORAGE_CLASSES, type NodeObject, type PersistentVolume, type PersistentVolumeClaim, type StorageClass } from './types.ts';
 
 export const BINDER_USER_AGENT = 'kennel-persistentvolume-binder';
@@ -34,20 +31,11 @@ export const BINDER_USER_AGENT = 'kennel-persistentvolume-binder';
 export const BINDER_FIELD_MANAGER = 'kube-controller-manager';
 const CLAIM_REF_INDEX = 'claimRef';
 
-export interface VolumeBinderOptions {
-  client: KubeClient;
-  logger?: Logger;
-  /** Share informers with the process's other controllers (started here, not stopped). */
-  informers?: InformerFactory;
+export interface VolumeBinderOptions extends ControllerBaseOptions {
   /** Keys synced at once (default 2). */
   workers?: number;
   /** Every claim and volume is synced again this often (default 15 000 ms; 0 = never). */
   resyncMs?: number;
-  recorder?: Recorder;
-  /** source.host of the default recorder. */
-  identity?: string;
-  syncTimeoutMs?: number;
-  clock?: Clock;
 }
 
 export interface VolumeBinder extends RunningController {
@@ -57,23 +45,16 @@ export interface VolumeBinder extends RunningController {
   readonly syncs: number;
 }
 
-function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 export async function startVolumeBinder(opts: VolumeBinderOptions): Promise<VolumeBinder> {
-  const log = opts.logger ?? createLogger(BINDER_COMPONENT);
-  const clock = opts.clock ?? realClock;
-  const client = new KubeClient(opts.client.config, { userAgent: BINDER_USER_AGENT, fieldManager: BINDER_FIELD_MANAGER });
-  const ownFactory = !opts.informers;
-  const factory = opts.informers ?? new InformerFactory(client, { clock, logger: log });
-  const ownRecorder = !opts.recorder;
-  const recorder = opts.recorder ?? new EventRecorder({ client, component: BINDER_COMPONENT, host: opts.identity, logger: log, clock });
+  const base = new ControllerBase(opts, {
+    component: BINDER_COMPONENT,
+    userAgent: BINDER_USER_AGENT,
+    fieldManager: BINDER_FIELD_MANAGER,
+    queueName: 'volume-binder',
+    stopMessage: 'volume binder',
+  });
+  const { log, clock, client, factory, recorder, queue, signal } = base;
   const events = new EventSink(recorder);
-  const abort = new AbortController();
-  const signal = abort.signal;
-  setMaxListeners(0, signal);
-  const queue = new WorkQueue<string>({ name: 'volume-binder', clock, logger: log });
 
   const volumeInformer = factory.informer<PersistentVolume>(PVS);
   volumeInformer.addIndexer(CLAIM_REF_INDEX, (v) => {
@@ -96,7 +77,7 @@ export async function startVolumeBinder(opts: VolumeBinderOptions): Promise<Volu
     if (ref?.name) queue.add(claimKey(ref.namespace ?? '', ref.name));
     else if (!v.metadata.deletionTimestamp) enqueueUnboundClaims();
   };
-  const unregister: (() => void)[] = [
+  base.handle(
     volumeInformer.addEventHandler({
       onAdd: (v, initial) => (initial ? queue.add(`volume:${v.metadata.name ?? ''}`) : onVolume(v)),
       onUpdate: (o, v) => {
@@ -132,7 +113,7 @@ export async function startVolumeBinder(opts: VolumeBinderOptions): Promise<Volu
       },
       onUpdate: () => enqueueUnboundClaims(),
     }),
-  ];
+  );
 
   const view = (): BinderView => ({
     volume: (name) => volumes.get(undefined, name),
@@ -155,19 +136,10 @@ export async function startVolumeBinder(opts: VolumeBinderOptions): Promise<Volu
 
   /** Carry out the writes in order; each write of an object builds on the previous one's version. */
   const carryOut = async (writes: Write[]): Promise<void> => {
-    const versions = new Map<string, string>();
+    const writer = new SyncWriter(client, { volumes, claims }, signal);
     for (const w of writes) {
-      const obj: KubeObject = { ...w.object, metadata: { ...w.object.metadata } };
-      const id = `${w.resource}|${keyOf(obj)}`;
-      const rv = versions.get(id);
-      if (rv) obj.metadata.resourceVersion = rv;
-      const isVolume = w.resource === 'persistentvolumes';
-      const res = isVolume ? PVS : PVCS;
-      const out = w.op === 'update' ? await client.update(res, obj, { signal }) : await client.updateStatus(res, obj, { signal });
+      const out = await writer.write(w);
       log.debug('wrote', { what: w.what, resourceVersion: out.metadata.resourceVersion });
-      if (out.metadata.resourceVersion) versions.set(id, out.metadata.resourceVersion);
-      if (isVolume) volumes.assume(out as PersistentVolume);
-      else claims.assume(out as PersistentVolumeClaim);
     }
   };
 
@@ -179,16 +151,10 @@ export async function startVolumeBinder(opts: VolumeBinderOptions): Promise<Volu
   };
 
   let syncs = 0;
-  let inFlight = 0;
   const reconcile = async (key: string): Promise<void> => {
-    inFlight++;
-    try {
-      syncs++;
-      if (key.startsWith('claim:')) await reconcileClaim(key.slice(6));
-      else if (key.startsWith('volume:')) await reconcileVolume(key.slice(7));
-    } finally {
-      inFlight--;
-    }
+    syncs++;
+    if (key.startsWith('claim:')) await reconcileClaim(key.slice(6));
+    else if (key.startsWith('volume:')) await reconcileVolume(key.slice(7));
   };
 
   const reconcileClaim = async (k: string): Promise<void> => {
@@ -227,25 +193,17 @@ export async function startVolumeBinder(opts: VolumeBinderOptions): Promise<Volu
 
   // -- start
 
-  factory.start();
-  try {
-    await factory.waitForSync({ timeoutMs: opts.syncTimeoutMs, signal });
-  } catch (e) {
-    for (const u of unregister) u();
-    if (ownFactory) await factory.stop();
-    client.close();
-    throw e;
-  }
+  await base.sync();
+  const enqueueEverything = (): void => {
+    for (const c of claimInformer.list()) queue.add(claimKey(c.metadata.namespace ?? '', c.metadata.name ?? ''));
+    for (const v of volumeInformer.list()) queue.add(`volume:${v.metadata.name ?? ''}`);
+  };
   // Handlers added before the sync got every object; the caches are complete now.
-  for (const c of claimInformer.list()) queue.add(claimKey(c.metadata.namespace ?? '', c.metadata.name ?? ''));
-  for (const v of volumeInformer.list()) queue.add(`volume:${v.metadata.name ?? ''}`);
+  enqueueEverything();
 
-  const workersDone = queue.runWorkers(Math.max(1, opts.workers ?? 2), reconcile, {
-    onError: (key, err, requeues) => {
-      if (signal.aborted) return;
-      if (isConflict(err)) log.debug('sync conflict; retrying', { key, error: errText(err), retries: requeues });
-      else log.warn('sync failed; retrying', { key, error: errText(err), retries: requeues });
-    },
+  base.run(opts.workers ?? 2, reconcile, (key, err, requeues) => {
+    if (isConflict(err)) log.debug('sync conflict; retrying', { key, error: errText(err), retries: requeues });
+    else log.warn('sync failed; retrying', { key, error: errText(err), retries: requeues });
   });
 
   const resyncMs = opts.resyncMs ?? 15_000;
@@ -253,34 +211,24 @@ export async function startVolumeBinder(opts: VolumeBinderOptions): Promise<Volu
   const scheduleResync = (): void => {
     if (resyncMs <= 0 || signal.aborted) return;
     resyncTimer = clock.setTimeout(() => {
-      for (const c of claimInformer.list()) queue.add(claimKey(c.metadata.namespace ?? '', c.metadata.name ?? ''));
-      for (const v of volumeInformer.list()) queue.add(`volume:${v.metadata.name ?? ''}`);
+      enqueueEverything();
       scheduleResync();
     }, resyncMs);
   };
   scheduleResync();
   log.info('started', { workers: opts.workers ?? 2 });
 
-  let stopped: Promise<void> | undefined;
   return {
     get syncs() {
       return syncs;
     },
-    idle: () => inFlight === 0 && queue.len() === 0 && queue.delayed() === 0,
-    stop(): Promise<void> {
-      stopped ??= (async () => {
-        if (resyncTimer) clock.clearTimeout(resyncTimer);
-        for (const u of unregister) u();
-        queue.shutDown();
-        abort.abort(new Error('volume binder stopped'));
-        await workersDone;
-        if (ownRecorder && recorder instanceof EventRecorder) await recorder.stop();
-        if (ownFactory) await factory.stop();
-        client.close();
-        log.info('stopped');
-      })();
-      return stopped;
-    },
+    idle: () => base.idle(),
+    stop: () =>
+      base.stop({
+        first: () => {
+          if (resyncTimer) clock.clearTimeout(resyncTimer);
+        },
+      }),
   };
 }
 

@@ -1,11 +1,15 @@
 // Plumbing the volume controllers share: a cache that remembers the controller's own writes
 // until the informer has them (Kubernetes' PV controller keeps its caches the same way, with
-// storeObjectUpdate), an event sink that records a repeat of an object's last event only once,
-// and resourceVersion arithmetic.
+// storeObjectUpdate), the writes of one sync made in order on top of each other, an event sink
+// that records a repeat of an object's last event only once, and resourceVersion arithmetic.
 import type { Informer } from '../../client/informer.ts';
+import type { KubeClient } from '../../client/rest.ts';
 import type { KubeObject } from '../../registry/types.ts';
 import type { Recorder } from '../events.ts';
 import type { BinderEvent } from './binder.ts';
+import { PVCS, PVS, type PersistentVolume, type PersistentVolumeClaim } from './types.ts';
+
+export { errText } from '../common/errors.ts';
 
 /** The numeric value of a resourceVersion (-1 when it is not a number). */
 export function rvOf(o: KubeObject | undefined): bigint {
@@ -60,6 +64,41 @@ export class AssumeCache<T extends KubeObject> {
   }
 }
 
+/** A write of a volume or claim (its resource is the plural). */
+export interface VolumeWrite {
+  op: 'update' | 'updateStatus';
+  resource: string;
+  object: KubeObject;
+}
+
+/**
+ * The writes of one sync, made in order: a write of an object already written in the sync goes
+ * on top of that write's resourceVersion, and what the server answered is assumed into the
+ * caches.
+ */
+export class SyncWriter {
+  private readonly versions = new Map<string, string>();
+  constructor(
+    private readonly client: KubeClient,
+    private readonly caches: { volumes: AssumeCache<PersistentVolume>; claims: AssumeCache<PersistentVolumeClaim> },
+    private readonly signal: AbortSignal,
+  ) {}
+
+  async write(w: VolumeWrite): Promise<KubeObject> {
+    const obj: KubeObject = { ...w.object, metadata: { ...w.object.metadata } };
+    const id = `${w.resource}|${keyOf(obj)}`;
+    const rv = this.versions.get(id);
+    if (rv) obj.metadata.resourceVersion = rv;
+    const isVolume = w.resource === 'persistentvolumes';
+    const res = isVolume ? PVS : PVCS;
+    const out = w.op === 'update' ? await this.client.update(res, obj, { signal: this.signal }) : await this.client.updateStatus(res, obj, { signal: this.signal });
+    if (out.metadata.resourceVersion) this.versions.set(id, out.metadata.resourceVersion);
+    if (isVolume) this.caches.volumes.assume(out as PersistentVolume);
+    else this.caches.claims.assume(out as PersistentVolumeClaim);
+    return out;
+  }
+}
+
 /**
  * Records events about volumes and claims, skipping an event that repeats the last one recorded
  * for the same object (a waiting claim is synced again and again; `kubectl describe` should say
@@ -86,9 +125,6 @@ export class EventSink {
   }
 }
 
-export function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 export function clone<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;

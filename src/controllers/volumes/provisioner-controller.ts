@@ -8,16 +8,12 @@
 // - a bound claim whose request outgrew its volume gets a bigger one (VolumeResizeSuccessful);
 // - a Released volume with reclaim policy Delete is deleted; a deleted volume whose node is
 //   gone (confirmed with the API server) is freed of the cleanup finalizer.
-import { setMaxListeners } from 'node:events';
-import { InformerFactory } from '../../client/informer.ts';
-import { KubeClient, isAlreadyExists, isConflict, isNotFound } from '../../client/rest.ts';
-import { WorkQueue } from '../../client/workqueue.ts';
-import { realClock, sleep, type Clock } from '../../client/clock.ts';
+import { isAlreadyExists, isConflict, isNotFound } from '../../client/rest.ts';
+import { sleep } from '../../client/clock.ts';
 import type { KubeObject } from '../../registry/types.ts';
-import { createLogger, type Logger } from '../../util/log.ts';
-import { EventRecorder, type Recorder } from '../events.ts';
 import type { ControllerContext, ControllerFactory, RunningController } from '../manager.ts';
-import { AssumeCache, EventSink, errText, keyOf } from './common.ts';
+import { ControllerBase, type ControllerBaseOptions } from '../common/base.ts';
+import { AssumeCache, EventSink, SyncWriter, errText, keyOf } from './common.ts';
 import { decideClaim, decideVolume, isLocalPathVolume, type ProvisionerDecision, type ProvisionerView } from './provisioner.ts';
 import { ensureDefaultStorageClass } from './storageclass.ts';
 import {
@@ -37,10 +33,7 @@ import {
 
 export const PROVISIONER_USER_AGENT = 'kennel-local-path-provisioner';
 
-export interface LocalPathProvisionerOptions {
-  client: KubeClient;
-  logger?: Logger;
-  informers?: InformerFactory;
+export interface LocalPathProvisionerOptions extends ControllerBaseOptions {
   /** Keys synced at once (default 2). */
   workers?: number;
   /** The data dir of nodes without the kennel.dev/data-dir annotation (default: none — such
@@ -48,10 +41,6 @@ export interface LocalPathProvisionerOptions {
   defaultDataDir?: string;
   /** Create the default StorageClass `local-path` when absent (default true). */
   ensureStorageClass?: boolean;
-  recorder?: Recorder;
-  identity?: string;
-  syncTimeoutMs?: number;
-  clock?: Clock;
 }
 
 export interface LocalPathProvisioner extends RunningController {
@@ -64,18 +53,16 @@ export interface LocalPathProvisioner extends RunningController {
 class ProvisioningError extends Error {}
 
 export async function startLocalPathProvisioner(opts: LocalPathProvisionerOptions): Promise<LocalPathProvisioner> {
-  const log = opts.logger ?? createLogger('local-path-provisioner');
-  const clock = opts.clock ?? realClock;
-  const client = new KubeClient(opts.client.config, { userAgent: PROVISIONER_USER_AGENT, fieldManager: PROVISIONER_USER_AGENT });
-  const ownFactory = !opts.informers;
-  const factory = opts.informers ?? new InformerFactory(client, { clock, logger: log });
-  const ownRecorder = !opts.recorder;
-  const recorder = opts.recorder ?? new EventRecorder({ client, component: PROVISIONER_COMPONENT, host: opts.identity, logger: log, clock });
+  const base = new ControllerBase(opts, {
+    component: PROVISIONER_COMPONENT,
+    logName: 'local-path-provisioner',
+    userAgent: PROVISIONER_USER_AGENT,
+    fieldManager: PROVISIONER_USER_AGENT,
+    queueName: 'local-path-provisioner',
+    stopMessage: 'local-path provisioner',
+  });
+  const { log, clock, client, factory, recorder, queue, signal } = base;
   const events = new EventSink(recorder);
-  const abort = new AbortController();
-  const signal = abort.signal;
-  setMaxListeners(0, signal);
-  const queue = new WorkQueue<string>({ name: 'local-path-provisioner', clock, logger: log });
 
   const claimInformer = factory.informer<PersistentVolumeClaim>(PVCS);
   const volumeInformer = factory.informer<PersistentVolume>(PVS);
@@ -93,7 +80,7 @@ export async function startLocalPathProvisioner(opts: LocalPathProvisionerOption
     }
   };
   const dataDirOf = (n: NodeObject): string | undefined => n.metadata.annotations?.[ANN_NODE_DATA_DIR];
-  const unregister: (() => void)[] = [
+  base.handle(
     claimInformer.addEventHandler({
       onAdd: (c) => queue.add(claimKey(c)),
       onUpdate: (_o, c) => queue.add(claimKey(c)),
@@ -134,7 +121,7 @@ export async function startLocalPathProvisioner(opts: LocalPathProvisionerOption
         for (const v of volumeInformer.list()) if (v.metadata.deletionTimestamp && isLocalPathVolume(v)) queue.add(volumeKey(v));
       },
     }),
-  ];
+  );
 
   const view = (): ProvisionerView => ({
     volume: (name) => volumes.get(undefined, name),
@@ -174,7 +161,7 @@ export async function startLocalPathProvisioner(opts: LocalPathProvisionerOption
   const act = async (d: ProvisionerDecision, subject: string): Promise<void> => {
     for (const e of d.events) events.record(e);
     if (d.failed) throw new ProvisioningError(d.failed);
-    const versions = new Map<string, string>();
+    const writer = new SyncWriter(client, { volumes, claims }, signal);
     for (const w of d.writes) {
       switch (w.op) {
         case 'create': {
@@ -193,16 +180,7 @@ export async function startLocalPathProvisioner(opts: LocalPathProvisionerOption
         }
         case 'update':
         case 'updateStatus': {
-          const obj: KubeObject = { ...w.object, metadata: { ...w.object.metadata } };
-          const id = `${w.resource}|${keyOf(obj)}`;
-          const rv = versions.get(id);
-          if (rv) obj.metadata.resourceVersion = rv;
-          const isVolume = w.resource === 'persistentvolumes';
-          const res = isVolume ? PVS : PVCS;
-          const out = w.op === 'update' ? await client.update(res, obj, { signal }) : await client.updateStatus(res, obj, { signal });
-          if (out.metadata.resourceVersion) versions.set(id, out.metadata.resourceVersion);
-          if (isVolume) volumes.assume(out as PersistentVolume);
-          else claims.assume(out as PersistentVolumeClaim);
+          await writer.write({ op: w.op, resource: w.resource, object: w.object });
           log.info('wrote', { what: w.what });
           break;
         }
@@ -223,19 +201,13 @@ export async function startLocalPathProvisioner(opts: LocalPathProvisionerOption
     log.debug('synced', { object: subject });
   };
 
-  let inFlight = 0;
   const reconcile = async (key: string): Promise<void> => {
-    inFlight++;
-    try {
-      if (key.startsWith('claim:')) {
-        const claim = claims.getByKey(key.slice(6));
-        if (claim) await act(decideClaim(claim, view()), key);
-      } else if (key.startsWith('volume:')) {
-        const volume = volumes.get(undefined, key.slice(7));
-        if (volume) await act(decideVolume(volume, view()), key);
-      }
-    } finally {
-      inFlight--;
+    if (key.startsWith('claim:')) {
+      const claim = claims.getByKey(key.slice(6));
+      if (claim) await act(decideClaim(claim, view()), key);
+    } else if (key.startsWith('volume:')) {
+      const volume = volumes.get(undefined, key.slice(7));
+      if (volume) await act(decideVolume(volume, view()), key);
     }
   };
 
@@ -258,45 +230,20 @@ export async function startLocalPathProvisioner(opts: LocalPathProvisionerOption
     })();
   }
 
-  factory.start();
-  try {
-    await factory.waitForSync({ timeoutMs: opts.syncTimeoutMs, signal });
-  } catch (e) {
-    for (const u of unregister) u();
-    abort.abort(e);
-    if (ownFactory) await factory.stop();
-    client.close();
-    throw e;
-  }
-  const workersDone = queue.runWorkers(Math.max(1, opts.workers ?? 2), reconcile, {
-    onError: (key, err, requeues) => {
-      if (signal.aborted) return;
-      if (err instanceof ProvisioningError) log.info('cannot provision yet; retrying', { key, error: err.message, retries: requeues });
-      else if (isConflict(err)) log.debug('sync conflict; retrying', { key, error: errText(err), retries: requeues });
-      else log.warn('sync failed; retrying', { key, error: errText(err), retries: requeues });
-    },
+  await base.sync();
+  base.run(opts.workers ?? 2, reconcile, (key, err, requeues) => {
+    if (err instanceof ProvisioningError) log.info('cannot provision yet; retrying', { key, error: err.message, retries: requeues });
+    else if (isConflict(err)) log.debug('sync conflict; retrying', { key, error: errText(err), retries: requeues });
+    else log.warn('sync failed; retrying', { key, error: errText(err), retries: requeues });
   });
   log.info('started', { workers: opts.workers ?? 2, defaultDataDir: opts.defaultDataDir });
 
-  let stopped: Promise<void> | undefined;
   return {
     get provisioned() {
       return provisioned;
     },
-    idle: () => inFlight === 0 && queue.len() === 0 && queue.delayed() === 0,
-    stop(): Promise<void> {
-      stopped ??= (async () => {
-        for (const u of unregister) u();
-        queue.shutDown();
-        abort.abort(new Error('local-path provisioner stopped'));
-        await workersDone;
-        if (ownRecorder && recorder instanceof EventRecorder) await recorder.stop();
-        if (ownFactory) await factory.stop();
-        client.close();
-        log.info('stopped');
-      })();
-      return stopped;
-    },
+    idle: () => base.idle(),
+    stop: () => base.stop(),
   };
 }
 

@@ -1,50 +1,29 @@
-// The object shapes, resources, annotations and names the volume controllers share: the
-// @kubernetes/client-node model types as they travel on the wire (Date fields as RFC 3339
-// strings), and the annotations Kubernetes' PV controller and external provisioners use.
-import type {
-  V1NodeSelectorRequirement,
-  V1NodeSelectorTerm,
-  V1PersistentVolumeClaimSpec,
-  V1PersistentVolumeClaimStatus,
-  V1PersistentVolumeSpec,
-  V1PersistentVolumeStatus,
-  V1StorageClass,
-} from '@kubernetes/client-node';
-import type { ResourceRef } from '../../client/rest.ts';
+// The object shapes, resources, annotations and names the volume controllers share: the wire
+// shapes of volumes, claims and classes (src/client/types.ts), and the annotations Kubernetes'
+// PV controller and external provisioners use.
 import type { KubeObject } from '../../registry/types.ts';
+import { ANN_SELECTED_NODE } from '../../client/types.ts';
 
-/** A client-node model as JSON: Date → string, recursively. */
-export type Wire<T> = T extends Date
-  ? string
-  : T extends (infer U)[]
-    ? Wire<U>[]
-    : T extends object
-      ? { [K in keyof T]: Wire<T[K]> }
-      : T;
+export type {
+  Wire,
+  PersistentVolumeSpec,
+  PersistentVolumeStatus,
+  PersistentVolumeClaimSpec,
+  PersistentVolumeClaimStatus,
+  NodeSelectorTerm,
+  NodeSelectorRequirement,
+  PersistentVolume,
+  PersistentVolumeClaim,
+  StorageClass,
+} from '../../client/types.ts';
 
-export type PersistentVolumeSpec = Wire<V1PersistentVolumeSpec>;
-export type PersistentVolumeStatus = Wire<V1PersistentVolumeStatus>;
-export type PersistentVolumeClaimSpec = Wire<V1PersistentVolumeClaimSpec>;
-export type PersistentVolumeClaimStatus = Wire<V1PersistentVolumeClaimStatus>;
-export type NodeSelectorTerm = Wire<V1NodeSelectorTerm>;
-export type NodeSelectorRequirement = Wire<V1NodeSelectorRequirement>;
-
-/** A core/v1 PersistentVolume as the API serves it. */
-export type PersistentVolume = KubeObject & { spec?: PersistentVolumeSpec; status?: PersistentVolumeStatus };
-/** A core/v1 PersistentVolumeClaim as the API serves it. */
-export type PersistentVolumeClaim = KubeObject & { spec?: PersistentVolumeClaimSpec; status?: PersistentVolumeClaimStatus };
-/** A storage.k8s.io/v1 StorageClass as the API serves it. */
-export type StorageClass = KubeObject & Wire<Omit<V1StorageClass, 'apiVersion' | 'kind' | 'metadata'>>;
 /** What the volume controllers read of a core/v1 Node: its name and labels. */
 export type NodeObject = KubeObject;
 
 export type VolumePhase = 'Pending' | 'Available' | 'Bound' | 'Released' | 'Failed';
 export type ClaimPhase = 'Pending' | 'Bound' | 'Lost';
 
-export const PVS: ResourceRef = { group: '', version: 'v1', plural: 'persistentvolumes', namespaced: false, kind: 'PersistentVolume' };
-export const PVCS: ResourceRef = { group: '', version: 'v1', plural: 'persistentvolumeclaims', namespaced: true, kind: 'PersistentVolumeClaim' };
-export const STORAGE_CLASSES: ResourceRef = { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', namespaced: false, kind: 'StorageClass' };
-export const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', namespaced: false, kind: 'Node' };
+export { VOLUMES as PVS, CLAIMS as PVCS, STORAGE_CLASSES, NODES } from '../common/resources.ts';
 
 // -- annotations (Kubernetes' names)
 
@@ -53,7 +32,7 @@ export const ANN_BIND_COMPLETED = 'pv.kubernetes.io/bind-completed';
 /** On a volume or claim: the binder (not a user) made the binding (value "yes"). */
 export const ANN_BOUND_BY_CONTROLLER = 'pv.kubernetes.io/bound-by-controller';
 /** On a claim: the node the scheduler chose for the first pod using it (WaitForFirstConsumer). */
-export const ANN_SELECTED_NODE = 'volume.kubernetes.io/selected-node';
+export { ANN_SELECTED_NODE };
 /** On a claim: the provisioner asked to provision it. */
 export const ANN_STORAGE_PROVISIONER = 'volume.kubernetes.io/storage-provisioner';
 export const ANN_BETA_STORAGE_PROVISIONER = 'volume.beta.kubernetes.io/storage-provisioner';
