@@ -16,9 +16,10 @@ import { promises as fsp, constants as fsc } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { KubeObject } from '../registry/types.ts';
-import type { DnsConfig, Mount } from './runtime/types.ts';
-import type { Container, Pod, Volume } from './kube-types.ts';
-import { ContainerConfigError, expand, fieldRefValue, resourceFieldValue, type EnvContext } from './env.ts';
+import type { Pod, Volume } from './kube-types.ts';
+import type { EnvContext } from './env.ts';
+import { downwardPayload, keyedPayload, modeOf, projectedPayload, type DownwardItem } from './volumes-sources.ts';
+export * from './volumes-files.ts';
 
 const execFileP = promisify(execFile);
 
@@ -199,73 +200,6 @@ function pad(n: number): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Payloads
-
-interface KeyToPath {
-  key: string;
-  path: string;
-  mode?: number;
-}
-
-function dataOf(obj: KubeObject, secret: boolean): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const [k, v] of Object.entries((obj.data ?? {}) as Record<string, string>)) out.set(k, secret ? Buffer.from(v, 'base64') : Buffer.from(v, 'utf8'));
-  if (!secret) for (const [k, v] of Object.entries((obj.binaryData ?? {}) as Record<string, string>)) out.set(k, Buffer.from(v, 'base64'));
-  return out;
-}
-
-function keyedPayload(
-  kind: 'configmap' | 'secret',
-  volume: string,
-  name: string,
-  obj: KubeObject | undefined,
-  items: KeyToPath[] | undefined,
-  optional: boolean,
-  defaultMode: number,
-  into: Map<string, FileToWrite>,
-): void {
-  if (!obj) {
-    if (optional) return;
-    throw new VolumeError(volume, `${kind} "${name}" not found`);
-  }
-  const data = dataOf(obj, kind === 'secret');
-  if (!items || items.length === 0) {
-    for (const [k, v] of data) into.set(k, { data: v, mode: defaultMode });
-    return;
-  }
-  for (const it of items) {
-    const v = data.get(it.key);
-    if (v === undefined) {
-      if (optional) continue;
-      throw new VolumeError(volume, kind === 'configmap' ? `configmap references non-existent config key: ${it.key}` : `references non-existent secret key: ${it.key}`);
-    }
-    into.set(it.path, { data: v, mode: it.mode ?? defaultMode });
-  }
-}
-
-interface DownwardItem {
-  path: string;
-  mode?: number;
-  fieldRef?: { fieldPath: string };
-  resourceFieldRef?: { containerName?: string; resource: string; divisor?: string | number };
-}
-
-function downwardPayload(pod: Pod, volume: string, items: DownwardItem[], defaultMode: number, ctx: EnvContext, into: Map<string, FileToWrite>): void {
-  for (const it of items) {
-    let value: string;
-    try {
-      if (it.fieldRef) value = fieldRefValue(pod, it.fieldRef.fieldPath, ctx);
-      else if (it.resourceFieldRef) value = resourceFieldValue(pod, it.resourceFieldRef.containerName, it.resourceFieldRef.resource, it.resourceFieldRef.divisor, ctx);
-      else continue;
-    } catch (e) {
-      throw new VolumeError(volume, e instanceof Error ? e.message : String(e));
-    }
-    into.set(it.path, { data: Buffer.from(value), mode: it.mode ?? defaultMode });
-  }
-}
-
-
-// ---------------------------------------------------------------------------------------------
 // hostPath
 
 export type HostPathType = '' | 'DirectoryOrCreate' | 'Directory' | 'FileOrCreate' | 'File' | 'Socket' | 'CharDevice' | 'BlockDevice';
@@ -331,9 +265,6 @@ export interface PodVolumes {
   changed: string[];
 }
 
-function modeOf(v: unknown, dflt: number): number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0o777 ? v : dflt;
-}
 
 /** The implicit service-account volume's name, and whether the pod needs one (no explicit one, automount not off). */
 export function implicitServiceAccountVolume(pod: Pod): Volume | undefined {
@@ -412,34 +343,6 @@ export async function setUpPodVolumes(pod: Pod, dataDir: string, sources: Volume
   return out;
 }
 
-async function projectedPayload(pod: Pod, v: Volume, sources: VolumeSources, ctx: EnvContext, payload: Map<string, FileToWrite>): Promise<void> {
-  const ns = pod.metadata.namespace ?? 'default';
-  const p = v.projected!;
-  const mode = modeOf(p.defaultMode, 0o644);
-  for (const src of p.sources ?? []) {
-    if (src.configMap) {
-      const name = src.configMap.name ?? '';
-      let cm = await sources.getConfigMap(ns, name);
-      if (!cm && name === 'kube-root-ca.crt' && sources.clusterCA) cm = { metadata: { name }, data: { 'ca.crt': sources.clusterCA } };
-      keyedPayload('configmap', v.name, name, cm, src.configMap.items, src.configMap.optional === true, mode, payload);
-    } else if (src.secret) {
-      const name = src.secret.name ?? '';
-      keyedPayload('secret', v.name, name, await sources.getSecret(ns, name), src.secret.items, src.secret.optional === true, mode, payload);
-    } else if (src.downwardAPI) {
-      downwardPayload(pod, v.name, (src.downwardAPI.items ?? []) as DownwardItem[], mode, ctx, payload);
-    } else if (src.serviceAccountToken) {
-      const t = src.serviceAccountToken;
-      let token: string;
-      try {
-        token = await sources.serviceAccountToken(pod, t.audience, t.expirationSeconds ?? 3600);
-      } catch (e) {
-        throw new VolumeError(v.name, `failed to fetch token: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      payload.set(t.path, { data: Buffer.from(token), mode });
-    }
-  }
-}
-
 async function claimPath(ns: string, claimName: string, sources: VolumeSources): Promise<string> {
   const pvc = await sources.getPersistentVolumeClaim(ns, claimName);
   if (!pvc) throw new Error(`persistentvolumeclaim "${claimName}" not found`);
@@ -507,170 +410,4 @@ export async function tearDownPod(dataDir: string, uid: string): Promise<void> {
   }
   for (const k of [...written.keys()]) if (k.startsWith(dir + '/')) written.delete(k);
   await fsp.rm(dir, { recursive: true, force: true });
-}
-
-// ---------------------------------------------------------------------------------------------
-// resolv.conf, hosts, hostname
-
-/** The pod's hostname and (with a subdomain) FQDN, as the kubelet derives them. */
-export function podHostname(pod: Pod, clusterDomain: string, nodeHostname: string): { hostname: string; fqdn?: string } {
-  if (pod.spec.hostNetwork) return { hostname: nodeHostname };
-  let hostname = pod.spec.hostname || pod.metadata.name || '';
-  if (hostname.length > 63) hostname = hostname.slice(0, 63).replace(/[-.]+$/, '');
-  const sub = pod.spec.subdomain;
-  if (!sub) return { hostname };
-  return { hostname, fqdn: `${hostname}.${sub}.${pod.metadata.namespace ?? 'default'}.svc.${clusterDomain}` };
-}
-
-export function parseResolvConf(text: string): DnsConfig {
-  const cfg: DnsConfig = { servers: [], searches: [], options: [] };
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/[#;].*$/, '').trim();
-    if (!line) continue;
-    const [kw, ...rest] = line.split(/\s+/);
-    if (kw === 'nameserver' && rest[0]) cfg.servers.push(rest[0]);
-    else if (kw === 'search' || kw === 'domain') cfg.searches = rest;
-    else if (kw === 'options') cfg.options.push(...rest);
-  }
-  return cfg;
-}
-
-/** The pod's DNS configuration per dnsPolicy (and dnsConfig), or null for the host's unchanged. */
-export function podDnsConfig(pod: Pod, net: PodNetworkFiles): DnsConfig {
-  const ns = pod.metadata.namespace ?? 'default';
-  let policy = pod.spec.dnsPolicy ?? 'ClusterFirst';
-  if (policy === 'ClusterFirst' && pod.spec.hostNetwork) policy = 'Default';
-  if ((policy === 'ClusterFirst' || policy === 'ClusterFirstWithHostNet') && !net.clusterDNS) policy = 'Default';
-  const host = parseResolvConf(net.hostResolvConf);
-  let cfg: DnsConfig;
-  if (policy === 'None') cfg = { servers: [], searches: [], options: [] };
-  else if (policy === 'Default') cfg = { servers: [...host.servers], searches: [...host.searches], options: [...host.options] };
-  else {
-    const d = net.clusterDomain;
-    cfg = { servers: [net.clusterDNS!], searches: [`${ns}.svc.${d}`, `svc.${d}`, d, ...host.searches.filter((s) => s !== '.')], options: ['ndots:5'] };
-  }
-  const extra = pod.spec.dnsConfig;
-  if (extra) {
-    cfg.servers.push(...(extra.nameservers ?? []));
-    for (const s of extra.searches ?? []) if (!cfg.searches.includes(s)) cfg.searches.push(s);
-    for (const o of extra.options ?? []) {
-      const name = o.name ?? '';
-      cfg.options = cfg.options.filter((x) => x.split(':')[0] !== name);
-      cfg.options.push(o.value !== undefined && o.value !== null ? `${name}:${o.value}` : name);
-    }
-  }
-  // glibc reads at most 3 nameservers and 32 search domains
-  cfg.servers = [...new Set(cfg.servers)].slice(0, 3);
-  cfg.searches = [...new Set(cfg.searches)].slice(0, 32);
-  return cfg;
-}
-
-export function resolvConfText(cfg: DnsConfig): string {
-  const lines: string[] = [];
-  if (cfg.searches.length) lines.push(`search ${cfg.searches.join(' ')}`);
-  for (const s of cfg.servers) lines.push(`nameserver ${s}`);
-  if (cfg.options.length) lines.push(`options ${cfg.options.join(' ')}`);
-  return lines.join('\n') + '\n';
-}
-
-/** The kubelet's managed /etc/hosts. */
-export function hostsFileText(pod: Pod, podIPs: string[], net: PodNetworkFiles): string {
-  const aliases = pod.spec.hostAliases ?? [];
-  let text: string;
-  if (pod.spec.hostNetwork) {
-    text = `# Kubernetes-managed hosts file (host network).\n${net.hostHosts.replace(/\n*$/, '\n')}`;
-  } else {
-    const { hostname, fqdn } = podHostname(pod, net.clusterDomain, net.nodeHostname);
-    text =
-      '# Kubernetes-managed hosts file.\n' +
-      '127.0.0.1\tlocalhost\n' +
-      '::1\tlocalhost ip6-localhost ip6-loopback\n' +
-      'fe00::0\tip6-localnet\n' +
-      'fe00::0\tip6-mcastprefix\n' +
-      'fe00::1\tip6-allnodes\n' +
-      'fe00::2\tip6-allrouters\n';
-    for (const ip of podIPs) text += fqdn ? `${ip}\t${fqdn}\t${hostname}\n` : `${ip}\t${hostname}\n`;
-  }
-  if (aliases.length > 0) {
-    text += '\n# Entries added by HostAliases.\n';
-    for (const a of aliases) if (a.ip && a.hostnames?.length) text += `${a.ip}\t${a.hostnames.join('\t')}\n`;
-  }
-  return text;
-}
-
-export interface PodFiles {
-  hosts: string;
-  resolvConf: string;
-  hostname: string;
-  dns: DnsConfig;
-}
-
-/** Write the pod's etc-hosts, resolv.conf and hostname files; returns their paths. */
-export async function writePodFiles(pod: Pod, dataDir: string, podIPs: string[], net: PodNetworkFiles): Promise<PodFiles> {
-  const dir = podDir(dataDir, pod.metadata.uid ?? '');
-  await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-  const dns = podDnsConfig(pod, net);
-  const files: PodFiles = { hosts: join(dir, 'etc-hosts'), resolvConf: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname'), dns };
-  await writeIfChanged(files.hosts, hostsFileText(pod, podIPs, net));
-  await writeIfChanged(files.resolvConf, resolvConfText(dns));
-  await writeIfChanged(files.hostname, `${podHostname(pod, net.clusterDomain, net.nodeHostname).hostname}\n`);
-  return files;
-}
-
-async function writeIfChanged(path: string, text: string): Promise<void> {
-  try {
-    if ((await fsp.readFile(path, 'utf8')) === text) return;
-  } catch {
-    // absent
-  }
-  const tmp = `${path}.tmp`;
-  await fsp.writeFile(tmp, text, { mode: 0o644 });
-  await fsp.rename(tmp, path);
-}
-
-/**
- * The container's mounts: its volumeMounts (with subPath / subPathExpr), then /etc/hosts,
- * /etc/resolv.conf and /etc/hostname unless the container mounts those paths itself.
- */
-export async function containerMounts(pod: Pod, c: Container, vols: PodVolumes, files: PodFiles | undefined, env: { key: string; value: string }[]): Promise<Mount[]> {
-  const mounts: Mount[] = [];
-  for (const m of c.volumeMounts ?? []) {
-    const base = vols.paths.get(m.name);
-    if (base === undefined) throw new ContainerConfigError(`cannot find volume "${m.name}" to mount into container "${c.name}"`);
-    let sub = m.subPath ?? '';
-    if (m.subPathExpr) {
-      const envMap = new Map(env.map((e) => [e.key, e.value]));
-      sub = expand(m.subPathExpr, (n) => envMap.get(n));
-    }
-    let hostPath = base;
-    if (sub) {
-      if (sub.startsWith('/') || sub.split('/').includes('..')) throw new ContainerConfigError(`invalid subpath ${JSON.stringify(sub)} in container "${c.name}"`);
-      hostPath = join(base, sub);
-      try {
-        await fsp.lstat(hostPath);
-      } catch {
-        await fsp.mkdir(hostPath, { recursive: true, mode: 0o755 });
-      }
-      // configMap/secret files are symlinks into ..data: mount what they point at
-      hostPath = await fsp.realpath(hostPath);
-    }
-    const prop = m.mountPropagation === 'HostToContainer' || m.mountPropagation === 'Bidirectional' ? m.mountPropagation : 'None';
-    mounts.push({ containerPath: m.mountPath, hostPath, readonly: m.readOnly === true || vols.readOnly.has(m.name), propagation: prop });
-  }
-  if (files && !pod.spec.hostNetwork) {
-    const taken = new Set(mounts.map((m) => m.containerPath.replace(/\/+$/, '')));
-    if (!taken.has('/etc/hosts')) mounts.push({ containerPath: '/etc/hosts', hostPath: files.hosts, readonly: false });
-    if (!taken.has('/etc/resolv.conf')) mounts.push({ containerPath: '/etc/resolv.conf', hostPath: files.resolvConf, readonly: false });
-    if (!taken.has('/etc/hostname')) mounts.push({ containerPath: '/etc/hostname', hostPath: files.hostname, readonly: false });
-  } else if (files) {
-    const taken = new Set(mounts.map((m) => m.containerPath.replace(/\/+$/, '')));
-    if (!taken.has('/etc/hosts')) mounts.push({ containerPath: '/etc/hosts', hostPath: files.hosts, readonly: false });
-    if (!taken.has('/etc/resolv.conf')) mounts.push({ containerPath: '/etc/resolv.conf', hostPath: files.resolvConf, readonly: false });
-  }
-  return mounts;
-}
-
-/** The implicit service-account mount for a container (when the agent adds the volume). */
-export function serviceAccountVolumeMount(volumeName: string): { name: string; mountPath: string; readOnly: boolean } {
-  return { name: volumeName, mountPath: SERVICE_ACCOUNT_MOUNT_PATH, readOnly: true };
 }
