@@ -79,7 +79,7 @@ function manifests(image: string, missingImage: string): string {
           name: 'app',
           image,
           command: ['sh', '-c', `touch /tmp/healthy; sleep 2; rm /tmp/healthy; ${loop('exit 0')}`],
-          livenessProbe: { exec: { command: ['test', '-f', '/tmp/healthy'] }, periodSeconds: 1, failureThreshold: 1 },
+          livenessProbe: { exec: { command: ['test', '-f', '/tmp/healthy'] }, initialDelaySeconds: 1, periodSeconds: 1, failureThreshold: 1 },
         },
       ],
     }),

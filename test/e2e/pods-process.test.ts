@@ -59,7 +59,7 @@ function manifests(): string {
           name: 'app',
           image: 'busybox',
           command: ['sh', '-c', `touch healthy; sleep 2; rm healthy; ${loop('exit 0')}`],
-          livenessProbe: { exec: { command: ['test', '-f', 'healthy'] }, periodSeconds: 1, failureThreshold: 1 },
+          livenessProbe: { exec: { command: ['test', '-f', 'healthy'] }, initialDelaySeconds: 1, periodSeconds: 1, failureThreshold: 1 },
         },
       ],
     }),
