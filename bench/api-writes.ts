@@ -13,13 +13,13 @@
 // BENCH_LOADGEN ("worker" | "inprocess", default worker), BENCH_LOADGEN_THREADS (default 1),
 // BENCH_PROFILE=DIR: CPU-profile the server thread during each measured run, write
 // DIR/api-writes-<backend>.cpuprofile and add the top functions to the JSON line.
+import { withEtcdStore, withSqliteStore } from './lib/stores.ts';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { openStore } from '../src/store/index.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import type { Store } from '../src/store/types.ts';
 import { startTestServer, type TestServer } from '../test/support/apiserver.ts';
-import { startEtcd } from '../test/support/etcd.ts';
 import { CreateLoad, type CreateLoadOptions, type CreateLoadResult } from './lib/create-load.ts';
 import { nextMessage, startTsWorker } from './lib/threads.ts';
 import { nowMs, percentile, round } from './lib/stats.ts';
@@ -177,37 +177,15 @@ async function main(): Promise<void> {
   }
 
   if (BACKENDS.includes('sqlite')) {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const dir = mkdtempSync(join(tmpdir(), 'kennel-bench-api-'));
-    try {
-      const store = await openStore({ backend: 'sqlite', path: join(dir, 'state.db') });
-      try {
-        sqlite = await bench('sqlite', store);
-        log(`sqlite: ${sqlite.createsPerSec} creates/s, p50 ${sqlite.p50Ms} ms, p99 ${sqlite.p99Ms} ms, server loop ${sqlite.serverLoopUtilization}`);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    sqlite = await withSqliteStore((store) => bench('sqlite', store));
+    log(`sqlite: ${sqlite.createsPerSec} creates/s, p50 ${sqlite.p50Ms} ms, p99 ${sqlite.p99Ms} ms, server loop ${sqlite.serverLoopUtilization}`);
     result.sqlite = sqlite;
   }
 
   if (BACKENDS.includes('etcd')) {
     try {
-      const cluster = await startEtcd({ members: 1 });
-      try {
-        const store = await openStore({ backend: 'etcd', endpoints: cluster.endpoints, prefix: '/bench/' });
-        try {
-          etcd = await bench('etcd', store);
-          log(`etcd: ${etcd.createsPerSec} creates/s, p50 ${etcd.p50Ms} ms, p99 ${etcd.p99Ms} ms, server loop ${etcd.serverLoopUtilization}`);
-        } finally {
-          await store.close();
-        }
-      } finally {
-        await cluster.stop();
-      }
+      etcd = await withEtcdStore((store) => bench('etcd', store));
+      log(`etcd: ${etcd.createsPerSec} creates/s, p50 ${etcd.p50Ms} ms, p99 ${etcd.p99Ms} ms, server loop ${etcd.serverLoopUtilization}`);
       result.etcd = etcd;
     } catch (err) {
       log(`etcd failed: ${String(err)}`);

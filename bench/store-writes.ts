@@ -5,13 +5,9 @@
 //
 // Environment: BENCH_SECONDS (per level, default 3), BENCH_LEVELS (default "1,10,50,200"),
 // BENCH_VALUE_BYTES (default 1024), BENCH_BACKENDS (default "sqlite,etcd").
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openStore } from '../src/store/index.ts';
+import { withEtcdStore, withSqliteStore } from './lib/stores.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import type { KeyValue, Store } from '../src/store/types.ts';
-import { startEtcd } from '../test/support/etcd.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,10,50,200').split(',').map(Number);
@@ -99,33 +95,13 @@ async function main(): Promise<void> {
   let etcd: Record<string, Level> | undefined;
 
   if (BACKENDS.includes('sqlite')) {
-    const dir = mkdtempSync(join(tmpdir(), 'kennel-bench-sqlite-'));
-    try {
-      const store = await openStore({ backend: 'sqlite', path: join(dir, 'store.db') });
-      try {
-        sqlite = await bench('sqlite', store);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    sqlite = await withSqliteStore((store) => bench('sqlite', store));
     result.sqlite = sqlite;
   }
 
   if (BACKENDS.includes('etcd')) {
     try {
-      const cluster = await startEtcd({ members: 1 });
-      try {
-        const store = await openStore({ backend: 'etcd', endpoints: cluster.endpoints, prefix: '/bench/' });
-        try {
-          etcd = await bench('etcd', store);
-        } finally {
-          await store.close();
-        }
-      } finally {
-        await cluster.stop();
-      }
+      etcd = await withEtcdStore((store) => bench('etcd', store));
       result.etcd = etcd;
     } catch (err) {
       log(`etcd failed: ${String(err)}`);
