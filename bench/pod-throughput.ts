@@ -11,6 +11,7 @@
 // process, idle (nodes registered) and with every pod running. Target ≥ 500 pods/s.
 //
 // Prints one JSON line.
+import { runSimulatedNodes } from './lib/simulated-nodes.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,44 +53,8 @@ function memFigures(pid: number): { rssMiB: number; peakRssMiB: number } {
 // ---------------------------------------------------------------------------------------------
 // The agents' child process
 
-async function runAgents(kubeconfig: string, count: number, dir: string): Promise<void> {
-  const { startAgent } = await import('../src/agent/agent.ts');
-  const { SimulatedRuntime } = await import('../src/agent/runtime/simulated.ts');
-  const { collectMachineInfo } = await import('../src/agent/node.ts');
-  const { silentLogger } = await import('../src/util/log.ts');
-  const machine = await collectMachineInfo(dir);
-  const agents: { stop(): Promise<void> }[] = [];
-  const clients: KubeClient[] = [];
-  await Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const client = KubeClient.fromKubeconfig(kubeconfig, { userAgent: `kennel-agent/sim-${i}` });
-      clients.push(client);
-      const podCIDR = `10.${100 + (i >> 6)}.${(i & 63) * 4}.0/22`;
-      agents.push(
-        await startAgent({
-          client,
-          nodeName: `sim-${i}`,
-          runtime: new SimulatedRuntime({ podCIDR }),
-          dataDir: join(dir, `sim-${i}`),
-          logger: silentLogger,
-          podCIDR,
-          nodeIP: '127.0.0.1',
-          events: false,
-          machine,
-          capacity: { pods: String(PODS_PER_NODE) },
-        }),
-      );
-    }),
-  );
-  process.send!({ type: 'ready' });
-  process.on('message', (m: { type: string }) => {
-    if (m.type !== 'stop') return;
-    void (async () => {
-      await Promise.all(agents.map((a) => a.stop()));
-      for (const c of clients) c.close();
-      process.exit(0);
-    })();
-  });
+function runAgents(kubeconfig: string, count: number, dir: string): Promise<void> {
+  return runSimulatedNodes({ kubeconfig, count, podsPerNode: PODS_PER_NODE, dir, cidrOctet: 100, userAgentPrefix: 'kennel-agent/sim', parallel: true });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 // this process (the client).
 //
 // Prints one JSON line on stdout; progress on stderr.
+import { runSimulatedNodes } from './lib/simulated-nodes.ts';
 import { fork, spawn, type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { topOfProfile } from './lib/cpuprofile-top.ts';
@@ -233,43 +234,8 @@ interface Cpu {
 // ---------------------------------------------------------------------------------------------
 // The extra simulated nodes' child process
 
-async function runAgents(kubeconfig: string, count: number, podsPerNode: number, dir: string): Promise<void> {
-  const { startAgent } = await import('../src/agent/agent.ts');
-  const { SimulatedRuntime } = await import('../src/agent/runtime/simulated.ts');
-  const { collectMachineInfo } = await import('../src/agent/node.ts');
-  const { silentLogger } = await import('../src/util/log.ts');
-  const machine = await collectMachineInfo(dir);
-  const agents: { stop(): Promise<void> }[] = [];
-  const clients: KubeClient[] = [];
-  for (let i = 0; i < count; i++) {
-    const client = KubeClient.fromKubeconfig(kubeconfig, { userAgent: `kennel-agent/sts-bench-${i}` });
-    clients.push(client);
-    const podCIDR = `10.${200 + (i >> 6)}.${(i & 63) * 4}.0/22`;
-    agents.push(
-      await startAgent({
-        client,
-        nodeName: `sim-${i}`,
-        runtime: new SimulatedRuntime({ podCIDR }),
-        dataDir: join(dir, `sim-${i}`),
-        logger: silentLogger,
-        podCIDR,
-        nodeIP: '127.0.0.1',
-        events: false,
-        machine,
-        capacity: { pods: String(podsPerNode) },
-      }),
-    );
-  }
-  process.send!({ type: 'ready' });
-  process.on('message', (m: { type: string }) => {
-    if (m.type !== 'stop') return;
-    void (async () => {
-      await Promise.all(agents.map((a) => a.stop()));
-      for (const c of clients) c.close();
-      process.exit(0);
-    })();
-  });
-  process.on('disconnect', () => process.exit(0));
+function runAgents(kubeconfig: string, count: number, podsPerNode: number, dir: string): Promise<void> {
+  return runSimulatedNodes({ kubeconfig, count, podsPerNode, dir, cidrOctet: 200, userAgentPrefix: 'kennel-agent/sts-bench', parallel: false });
 }
 
 // ---------------------------------------------------------------------------------------------
