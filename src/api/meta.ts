@@ -85,7 +85,8 @@ export function validateObjectMeta(def: ResourceDef, meta: ObjectMeta | undefine
 /** Server-owned metadata on create. */
 export function prepareMetaForCreate(def: ResourceDef, obj: KubeObject, now: Date): void {
   const m = obj.metadata;
-  if (!m.name && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
+  // Kubernetes cuts the base to 58 characters so the name with its 5-character suffix fits 63.
+  if (!m.name && m.generateName) m.name = `${m.generateName.slice(0, 58)}${randomSuffix()}`;
   m.uid = randomUUID();
   m.creationTimestamp = rfc3339(now);
   if ((def.generationFields ?? []).length > 0) m.generation = 1;

@@ -18,7 +18,10 @@ export function scaleOf(def: ResourceDef, spec: ScaleSubresource, obj: KubeObjec
   const m = obj.metadata;
   const status: Record<string, unknown> = { replicas: Number(getPath(obj, spec.statusReplicasPath) ?? 0) };
   if (spec.labelSelectorPath) {
-    const sel = getPath(obj, spec.labelSelectorPath) as LabelSelector | undefined;
+    const raw = getPath(obj, spec.labelSelectorPath);
+    // A LabelSelector (apps/v1 kinds) or a plain label map (ReplicationController's selector).
+    const isSelector = !!raw && typeof raw === 'object' && ('matchLabels' in raw || 'matchExpressions' in raw);
+    const sel = (isSelector ? raw : raw && typeof raw === 'object' ? { matchLabels: raw } : undefined) as LabelSelector | undefined;
     const s = selectorString(sel);
     if (s) status.selector = s;
   }

@@ -19,6 +19,8 @@ import { endpointslices } from './endpointslices.ts';
 import { storageclasses } from './storageclasses.ts';
 import { eventsV1 } from './events-v1.ts';
 import { petsets } from './petsets.ts';
+import { replicasets } from './replicasets.ts';
+import { replicationcontrollers } from './replicationcontrollers.ts';
 
 export class Registry {
   private readonly byResource = new Map<string, ResourceDef>();
@@ -70,6 +72,8 @@ export const builtinResources: ResourceDef[] = [
   storageclasses,
   eventsV1,
   petsets,
+  replicasets,
+  replicationcontrollers,
 ];
 
 export function defaultRegistry(): Registry {

@@ -94,6 +94,7 @@ export const FIELD_STRATEGIES: ReadonlyMap<string, FieldStrategy> = new Map<stri
   ...model('V1NamespaceStatus', { conditions: byType }),
   ...model('V1PersistentVolumeClaimStatus', { conditions: byType }),
   ...model('V1ServiceAccount', { secrets: byName('name') }),
+  ...model('V1ReplicationControllerSpec', { selector: { mapType: 'atomic' } }),
   ...model('V1ReplicationControllerStatus', { conditions: byType }),
   ...model('V1ComponentStatus', { conditions: byType }),
   // apps/v1
