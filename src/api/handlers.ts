@@ -18,6 +18,7 @@ import { labelSelectorString } from '../registry/validation.ts';
 import { checkJsonPatch, checkMergePatch, strictPatchInvalid } from './fieldvalidation.ts';
 import { DEFAULT_AUDIENCE, ServiceAccountTokens, type BoundObject } from './satokens.ts';
 import { proxyPodLog, type PodProxyContext } from './podproxy.ts';
+import { evictPod } from './eviction.ts';
 
 export interface HandlerContext extends ResourceContext {
   cache: WatchCache;
@@ -322,13 +323,7 @@ async function handleSubresource(ctx: HandlerContext, def: ResourceDef, ri: Reso
   }
   if (sub === 'eviction' && def.kind === 'Pod') {
     if (ri.verb !== 'create') throw errors.methodNotAllowed();
-    const body = parseAnyBody(await readBody(req), req.headers['content-type']) as { kind?: string; metadata?: { name?: string }; deleteOptions?: unknown } | undefined;
-    if (body?.kind !== undefined && body.kind !== 'Eviction') throw errors.badRequest(`expected an Eviction, got a ${String(body.kind)}`);
-    if (body?.metadata?.name !== undefined && body.metadata.name !== name) throw errors.badRequest('name in URL does not match name in Eviction object');
-    const opts = parseDeleteOptions(body?.deleteOptions, new URLSearchParams());
-    if (dryRun()) opts.dryRun = true;
-    await deleteObject(ctx, def, ns, name, opts);
-    return { code: 201, body: { ...successStatus(), code: 201 } };
+    return evictPod(ctx, def, ns ?? '', name, parseAnyBody(await readBody(req), req.headers['content-type']), { dryRun: dryRun(), fieldManager: fieldManagerOf(req, query, 'unknown') });
   }
   if (sub === 'finalize' && def.kind === 'Namespace' && ri.verb === 'update') {
     const body = parseText(await readBody(req), 'json') as KubeObject;

@@ -8,6 +8,7 @@ import { serviceAccountsController } from './serviceaccounts.ts';
 import { nodeLifecycleControllerWith } from './nodelifecycle/controller.ts';
 import { endpointsController, endpointSliceController } from './endpoints/index.ts';
 import { localPathProvisioner, volumeBinderController } from './volumes/index.ts';
+import { disruptionController } from './disruption/controller.ts';
 
 export const garbageCollector: ControllerFactory = {
   name: 'garbage-collector',
@@ -20,5 +21,5 @@ export const garbageCollector: ControllerFactory = {
 const nodeLifecycle = nodeLifecycleControllerWith({ replaceFencedPods: false });
 
 export function builtinControllers(): ControllerFactory[] {
-  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, replicaSetController, replicationControllerController, volumeBinderController, localPathProvisioner, nodeLifecycle];
+  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, replicaSetController, replicationControllerController, volumeBinderController, localPathProvisioner, nodeLifecycle, disruptionController];
 }

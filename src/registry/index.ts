@@ -21,6 +21,7 @@ import { eventsV1 } from './events-v1.ts';
 import { petsets } from './petsets.ts';
 import { replicasets } from './replicasets.ts';
 import { replicationcontrollers } from './replicationcontrollers.ts';
+import { poddisruptionbudgets } from './poddisruptionbudgets.ts';
 
 export class Registry {
   private readonly byResource = new Map<string, ResourceDef>();
@@ -74,6 +75,7 @@ export const builtinResources: ResourceDef[] = [
   petsets,
   replicasets,
   replicationcontrollers,
+  poddisruptionbudgets,
 ];
 
 export function defaultRegistry(): Registry {
