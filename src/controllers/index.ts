@@ -3,6 +3,7 @@ import type { ControllerFactory } from './manager.ts';
 import { startGarbageCollector } from './gc/index.ts';
 import { statefulSetController } from './statefulset/controller.ts';
 import { daemonSetController } from './daemonset/controller.ts';
+import { deploymentController } from './deployment/controller.ts';
 import { replicaSetController, replicationControllerController } from './replicaset/controller.ts';
 import { serviceAccountsController } from './serviceaccounts.ts';
 import { nodeLifecycleControllerWith } from './nodelifecycle/controller.ts';
@@ -21,5 +22,5 @@ export const garbageCollector: ControllerFactory = {
 const nodeLifecycle = nodeLifecycleControllerWith({ replaceFencedPods: false });
 
 export function builtinControllers(): ControllerFactory[] {
-  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, replicaSetController, replicationControllerController, volumeBinderController, localPathProvisioner, nodeLifecycle, disruptionController];
+  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, replicaSetController, replicationControllerController, deploymentController, volumeBinderController, localPathProvisioner, nodeLifecycle, disruptionController];
 }

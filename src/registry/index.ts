@@ -20,6 +20,7 @@ import { storageclasses } from './storageclasses.ts';
 import { eventsV1 } from './events-v1.ts';
 import { petsets } from './petsets.ts';
 import { replicasets } from './replicasets.ts';
+import { deployments } from './deployments.ts';
 import { replicationcontrollers } from './replicationcontrollers.ts';
 import { poddisruptionbudgets } from './poddisruptionbudgets.ts';
 
@@ -74,6 +75,7 @@ export const builtinResources: ResourceDef[] = [
   eventsV1,
   petsets,
   replicasets,
+  deployments,
   replicationcontrollers,
   poddisruptionbudgets,
 ];
