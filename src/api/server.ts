@@ -25,6 +25,8 @@ import { warningHeaderValue } from './fieldvalidation.ts';
 import { getObject } from './resources.ts';
 import { proxyPodStream, writeUpgradeError } from './podproxy.ts';
 import type { Duplex } from 'node:stream';
+import { Authorizer, storeNodeGraph } from './authz.ts';
+import { createJoinHandler, NodeCredentials } from './join.ts';
 
 export interface ApiServerOptions {
   store: Store;
@@ -41,6 +43,8 @@ export interface ApiServerOptions {
   serviceAccountKey?: KeyObject;
   /** Proxy pods/log, exec and attach to node agents with this client certificate (podproxy.ts). */
   podProxy?: { clientCert: { cert: string; key: string }; agentCA?: string };
+  /** Serve /cacerts and the node join endpoint (join.ts) for this join-token secret, and accept the node credentials it issues. */
+  join?: { secret: string };
 }
 
 export interface ApiServer {
@@ -71,7 +75,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       return () => allocators.releaseAll(taken);
     }
   };
-  ctx.hooks.admit = (def, obj) => admitCreate(objects, registry, def, obj);
+  // Node restriction (authz.ts): the URL is checked before the handler, a created object here.
+  const authz = new Authorizer(storeNodeGraph(opts.store));
+  ctx.hooks.admit = (def, obj) => (authz.admit(def, obj), admitCreate(objects, registry, def, obj));
   ctx.hooks.afterDelete = (def, obj) => {
     if (isService(def)) void allocators.releaseAll(ServiceAllocators.heldBy(obj)).catch((e) => log.warn('release of service addresses failed', { error: String(e) }));
   };
@@ -108,8 +114,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const o = JSON.parse(kv.value) as KubeObject;
     return o.metadata.deletionTimestamp ? undefined : o.metadata.uid;
   };
+  const secretsDef = registry.lookup('', 'v1', 'secrets');
+  const nodeCredentials = opts.join && secretsDef ? new NodeCredentials({ ctx, secrets: secretsDef, store: opts.store, cache, logger: log.child('join') }) : undefined;
+  await nodeCredentials?.start();
+  const joinHandler = opts.join && nodeCredentials ? createJoinHandler({ secret: opts.join.secret, caPem: opts.tls.ca, credentials: nodeCredentials, logger: log.child('join') }) : undefined;
   async function authenticate(header: string | undefined): Promise<UserInfo | null> {
-    const user = opts.authenticator.authenticate(header);
+    const user = opts.authenticator.authenticate(header) ?? nodeCredentials?.authenticate(header) ?? null;
     if (user || !ctx.tokens || !header?.startsWith('Bearer ')) return user;
     const token = header.slice(7).trim();
     const hit = verified.get(token);
@@ -143,8 +153,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       const target = req.url ?? '/';
       const q = target.indexOf('?');
       const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
-      if (!(await authenticate(req.headers.authorization))) throw errors.unauthorized();
+      const user = await authenticate(req.headers.authorization);
+      if (!user) throw errors.unauthorized();
       const ri = parseRequest(req.method ?? 'GET', url.pathname.replace(/\/+$/, ''), url.searchParams);
+      if (ri.kind === 'resource') await authz.check(user, { ...ri, verb: 'create' });
       if (ri.kind === 'resource' && ri.group === '' && ri.resource === 'pods' && ri.namespace && ri.name && (ri.subresource === 'exec' || ri.subresource === 'attach')) {
         if (!ctx.podProxy) throw errors.unavailable(`pods/${ri.subresource} is not served yet: no node agent is connected to proxy it`);
         void proxyPodStream(ctx.podProxy, { namespace: ri.namespace, name: ri.name }, ri.subresource, req, socket, head);
@@ -164,6 +176,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const path = url.pathname.replace(/\/+$/, '') || '/';
     let user: UserInfo | null = null;
     try {
+      if (joinHandler && (await joinHandler(req, res, path))) return;
       user = await authenticate(req.headers.authorization);
       if (!user && !PUBLIC_PATHS.has(path)) throw errors.unauthorized();
       const ri = parseRequest(req.method ?? 'GET', path, url.searchParams);
@@ -189,7 +202,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       }
       const verbs = def.verbs ?? ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
       if (!ri.subresource && !verbs.includes(ri.verb)) throw errors.methodNotAllowed();
-      const reply = await handleResource(ctx, def, ri, req, res, url.searchParams);
+      const checking = authz.check(user, ri); // undefined unless the user is a restricted node
+      if (checking) await checking;
+      const reply = await authz.within(user, () => handleResource(ctx, def, ri, req, res, url.searchParams));
       if (def.kind === 'Namespace' && (ri.verb === 'delete' || ri.verb === 'deletecollection') && !url.searchParams.has('dryRun')) {
         if (ri.name) lifecycle.finalize(ri.name);
         else void lifecycle.resume();
@@ -237,6 +252,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     port,
     registry,
     async close() {
+      nodeCredentials?.stop();
       lifecycle.stop();
       cache.stop();
       await new Promise<void>((resolve) => {
@@ -248,7 +264,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 }
 
 function sendReply(res: ServerResponse, code: number, body: unknown, contentType = 'application/json'): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
   res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
   res.end(text);
 }

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ensureClusterPki, writeKubeconfig, PkiError, type ClusterPki } from '../api/pki.ts';
+import { ensureClusterPki, parseJoinToken, writeKubeconfig, PkiError, type ClusterPki } from '../api/pki.ts';
 import { adminUser, createTokenAuthenticator } from '../api/auth.ts';
 // The API server and the store are loaded when first used (not at import), so the CLI answers
 // --help and bad flags without loading them, and tests can inject their own.
@@ -143,6 +143,8 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       serviceAccountKey: await ensureServiceAccountKey(opts.dataDir),
       // The API server's client certificate for the agents' endpoints (logs, exec, attach).
       podProxy: { clientCert: await kubeletClientCertificate({ certPem: pki.ca.certPem, keyPem: pki.ca.keyPem }) },
+      // Nodes join with the join token (src/api/join.ts) and get restricted node credentials.
+      join: { secret: parseJoinToken(pki.joinToken)!.secret },
     });
     components.push({ name: 'apiserver', stop: () => server.close() });
 
@@ -189,14 +191,21 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       },
     });
 
-    // 5. For `kennel up`: this machine as a node, with node credentials of its own.
+    // 5. For `kennel up`: this machine as a node. It joins as any agent does (join.ts), so it
+    //    holds a restricted node credential (system:node:<name>, not system:masters), its name
+    //    is claimed (an agent elsewhere cannot take it), and it keeps the pod CIDR 10.244.0.0/24.
+    let localPodCIDR = '10.244.0.0/24';
     if (opts.runtime) {
       const { startNode } = await import('./node.ts');
+      const { joinCluster, JoinError } = await import('./join.ts');
       const nodeName = hostname().toLowerCase();
-      const nodeToken = randomBytes(32).toString('base64url');
-      authenticator.addToken(nodeToken, { username: `system:node:${nodeName}`, groups: ['system:nodes', 'system:masters', 'system:authenticated'] });
-      const nodeClient = new KubeClient({ server: url, ca: pki.tls.ca, token: nodeToken }, { userAgent: `kennel-agent/${nodeName}`, fieldManager: 'kennel-agent' });
-      const node = await startNode({ client: nodeClient, nodeName, runtime: opts.runtime, dataDir: opts.dataDir, logger: log.child('agent'), ca: { certPem: pki.ca.certPem, keyPem: pki.ca.keyPem } });
+      const token = parseJoinToken(pki.joinToken)!;
+      const joined = await joinCluster({ server: url, caHash: token.caHash, secret: token.secret, nodeName, stateDir: join(opts.dataDir, 'node'), podCIDR: '10.244.0.0/24', retryForMs: 0, logger: log.child('join') }).catch((e: unknown) => {
+        throw e instanceof JoinError ? new StartupError(`the local node cannot join: ${e.message}`) : e;
+      });
+      localPodCIDR = joined.podCIDR;
+      const nodeClient = new KubeClient({ server: url, ca: pki.tls.ca, token: joined.token }, { userAgent: `kennel-agent/${nodeName}`, fieldManager: 'kennel-agent' });
+      const node = await startNode({ client: nodeClient, nodeName, runtime: opts.runtime, dataDir: opts.dataDir, podCIDR: joined.podCIDR, logger: log.child('agent'), ca: { certPem: pki.ca.certPem, keyPem: pki.ca.keyPem } });
       log.info('local node started', { node: node.nodeName, runtime: node.runtime });
       components.push({
         name: 'agent',
@@ -215,7 +224,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     if (opts.runtime && root) {
       const { chooseRuntime, clusterDnsAddress } = await import('./node.ts');
       const kind = chooseRuntime(opts.runtime);
-      if (kind !== 'simulated') dnsListen.push({ host: clusterDnsAddress(kind, '10.244.0.0/24'), port: 53 });
+      if (kind !== 'simulated') dnsListen.push({ host: clusterDnsAddress(kind, localPodCIDR), port: 53 });
     }
     if (dnsListen.length) {
       const dnsToken = randomBytes(32).toString('base64url');

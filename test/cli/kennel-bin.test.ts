@@ -23,11 +23,22 @@ describe('kennel command line', () => {
     assert.equal(r.stderr, `kennel up: --port must be a port number from 0 to 65535, got "notanumber" (see 'kennel up --help')\n`);
   });
 
-  it('kennel agent parses its flags, then says the agent is not available yet (exit 2)', () => {
-    const r = kennel(['agent', '--server', 'https://127.0.0.1:6443', '--token', `K10${'0'.repeat(64)}::server:abc`]);
+  it('kennel agent with an unreachable server: one plain line, exit 1', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kennel-agent-'));
+    try {
+      const r = kennel(['agent', '--server', 'https://127.0.0.1:1', '--token', `K10${'0'.repeat(64)}::server:abc`, '--data-dir', dir]);
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+      assert.match(r.stderr, /^kennel agent: cannot reach the API server at https:\/\/127\.0\.0\.1:1/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('kennel agent with a malformed token: usage error, exit 2', () => {
+    const r = kennel(['agent', '--server', 'https://127.0.0.1:1', '--token', 'nonsense']);
     assert.equal(r.status, 2);
-    assert.equal(r.stderr.trim().split('\n').length, 1);
-    assert.match(r.stderr, /^kennel agent: the node agent is not available/);
+    assert.match(r.stderr, /^kennel agent: --token is not a join token/);
   });
 
   it('kennel version', () => {

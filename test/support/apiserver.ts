@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import https from 'node:https';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/types.ts';
-import { startApiServer, type ApiServer } from '../../src/api/server.ts';
+import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/api/server.ts';
 import { ensureClusterPki, writeKubeconfig } from '../../src/api/pki.ts';
 import { createTokenAuthenticator } from '../../src/api/auth.ts';
 import { ensureServiceAccountKey } from '../../src/api/satokens.ts';
@@ -31,12 +31,12 @@ export interface TestResponse {
   json<T = Record<string, unknown>>(): T;
 }
 
-export async function startTestServer(opts: { store?: Store; backend?: 'memory' | 'sqlite' } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { store?: Store; backend?: 'memory' | 'sqlite'; server?: Partial<ApiServerOptions> } = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'kennel-api-'));
   const pki = await ensureClusterPki(dir, {});
   const store = opts.store ?? (await openStore(opts.backend === 'sqlite' ? { backend: 'sqlite', path: join(dir, 'state.db') } : { backend: 'memory' }));
   const authenticator = createTokenAuthenticator(new Map([[pki.adminToken, { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] }]]));
-  const server = await startApiServer({ store, bind: '127.0.0.1', port: 0, tls: pki.tls, authenticator, logger: silentLogger, serviceAccountKey: await ensureServiceAccountKey(dir) });
+  const server = await startApiServer({ store, bind: '127.0.0.1', port: 0, tls: pki.tls, authenticator, logger: silentLogger, serviceAccountKey: await ensureServiceAccountKey(dir), ...opts.server });
   const kubeconfig = join(dir, 'kubeconfig');
   await writeKubeconfig(kubeconfig, { server: server.url, caPem: pki.tls.ca, token: pki.adminToken });
   const agent = new https.Agent({ ca: pki.tls.ca, keepAlive: true });
