@@ -3,6 +3,8 @@ import type { ControllerFactory } from './manager.ts';
 import { startGarbageCollector } from './gc/index.ts';
 import { statefulSetController } from './statefulset/controller.ts';
 import { daemonSetController } from './daemonset/controller.ts';
+import { jobController } from './job/controller.ts';
+import { cronJobController } from './cronjob/controller.ts';
 import { deploymentController } from './deployment/controller.ts';
 import { replicaSetController, replicationControllerController } from './replicaset/controller.ts';
 import { serviceAccountsController } from './serviceaccounts.ts';
@@ -22,5 +24,5 @@ export const garbageCollector: ControllerFactory = {
 const nodeLifecycle = nodeLifecycleControllerWith({ replaceFencedPods: false });
 
 export function builtinControllers(): ControllerFactory[] {
-  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, replicaSetController, replicationControllerController, deploymentController, volumeBinderController, localPathProvisioner, nodeLifecycle, disruptionController];
+  return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, jobController, cronJobController, replicaSetController, replicationControllerController, deploymentController, volumeBinderController, localPathProvisioner, nodeLifecycle, disruptionController];
 }

@@ -19,6 +19,8 @@ import { endpointslices } from './endpointslices.ts';
 import { storageclasses } from './storageclasses.ts';
 import { eventsV1 } from './events-v1.ts';
 import { petsets } from './petsets.ts';
+import { jobs } from './jobs.ts';
+import { cronjobs } from './cronjobs.ts';
 import { replicasets } from './replicasets.ts';
 import { deployments } from './deployments.ts';
 import { replicationcontrollers } from './replicationcontrollers.ts';
@@ -74,6 +76,8 @@ export const builtinResources: ResourceDef[] = [
   storageclasses,
   eventsV1,
   petsets,
+  jobs,
+  cronjobs,
   replicasets,
   deployments,
   replicationcontrollers,
