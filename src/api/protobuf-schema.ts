@@ -245,8 +245,110 @@ const DEFS: Record<string, string> = {
   ResourceHealth: 'resourceID=1 health=2',
   PodResourceClaimStatus: 'name=1 resourceClaimName=2',
 
+  // core/v1 PodTemplateSpec (the workloads' pod template), ReplicationController, PersistentVolumeClaim
+  PodTemplateSpec: 'metadata=1:ObjectMeta spec=2:PodSpec',
+  ReplicationController:
+    'metadata=1:ObjectMeta spec=2:ReplicationControllerSpec status=3:ReplicationControllerStatus',
+  ReplicationControllerSpec: 'replicas=1:i32! minReadySeconds=4:i32 selector=2:{} template=3:PodTemplateSpec',
+  ReplicationControllerStatus:
+    'replicas=1:i32! fullyLabeledReplicas=2:i32 readyReplicas=4:i32 availableReplicas=5:i32 ' +
+    'observedGeneration=3:i64 conditions=6:[ReplicationControllerCondition]',
+  ReplicationControllerCondition: '=ReplicaSetCondition',
+  PersistentVolumeClaim:
+    'metadata=1:ObjectMeta spec=2:PersistentVolumeClaimSpec status=3:PersistentVolumeClaimStatus',
+  PersistentVolumeClaimStatus:
+    'phase=1 accessModes=2:[string] capacity=3:{Q} conditions=4:[PersistentVolumeClaimCondition] ' +
+    'allocatedResources=5:{Q} allocatedResourceStatuses=7:{} currentVolumeAttributesClassName=8! ' +
+    'modifyVolumeStatus=9:ModifyVolumeStatus',
+  PersistentVolumeClaimCondition:
+    'type=1 status=2 lastProbeTime=3:Time lastTransitionTime=4:Time reason=5 message=6',
+  ModifyVolumeStatus: 'targetVolumeAttributesClassName=1 status=2',
+
+  // k8s.io/api/apps/v1 — Deployment, ReplicaSet, StatefulSet, DaemonSet.
+  // (terminatingReplicas (1.33) and DeploymentSpec.podReplacementPolicy (later) are newer than kubectl 1.32;
+  // the numbers are upstream's, so newer clients' bodies decode too.)
+  Deployment: 'metadata=1:ObjectMeta spec=2:DeploymentSpec status=3:DeploymentStatus',
+  DeploymentSpec:
+    'replicas=1:i32! selector=2:LabelSelector template=3:PodTemplateSpec strategy=4:DeploymentStrategy ' +
+    'minReadySeconds=5:i32 revisionHistoryLimit=6:i32! paused=7:b progressDeadlineSeconds=9:i32! ' +
+    'podReplacementPolicy=10!',
+  DeploymentStrategy: 'type=1 rollingUpdate=2:RollingUpdateDeployment',
+  RollingUpdateDeployment: 'maxUnavailable=1:IOS! maxSurge=2:IOS!',
+  DeploymentStatus:
+    'observedGeneration=1:i64 replicas=2:i32 updatedReplicas=3:i32 readyReplicas=7:i32 availableReplicas=4:i32 ' +
+    'unavailableReplicas=5:i32 terminatingReplicas=9:i32! conditions=6:[DeploymentCondition] collisionCount=8:i32!',
+  DeploymentCondition: 'type=1 status=2 lastUpdateTime=6:Time lastTransitionTime=7:Time reason=4 message=5',
+  ReplicaSet: 'metadata=1:ObjectMeta spec=2:ReplicaSetSpec status=3:ReplicaSetStatus',
+  ReplicaSetSpec: 'replicas=1:i32! minReadySeconds=4:i32 selector=2:LabelSelector template=3:PodTemplateSpec',
+  ReplicaSetStatus:
+    'replicas=1:i32! fullyLabeledReplicas=2:i32 readyReplicas=4:i32 availableReplicas=5:i32 ' +
+    'terminatingReplicas=7:i32! observedGeneration=3:i64 conditions=6:[ReplicaSetCondition]',
+  ReplicaSetCondition: 'type=1 status=2 lastTransitionTime=3:Time reason=4 message=5',
+  StatefulSet: 'metadata=1:ObjectMeta spec=2:StatefulSetSpec status=3:StatefulSetStatus',
+  StatefulSetSpec:
+    'replicas=1:i32! selector=2:LabelSelector template=3:PodTemplateSpec ' +
+    'volumeClaimTemplates=4:[PersistentVolumeClaim] serviceName=5 podManagementPolicy=6 ' +
+    'updateStrategy=7:StatefulSetUpdateStrategy revisionHistoryLimit=8:i32! minReadySeconds=9:i32 ' +
+    'persistentVolumeClaimRetentionPolicy=10:StatefulSetPersistentVolumeClaimRetentionPolicy ' +
+    'ordinals=11:StatefulSetOrdinals',
+  StatefulSetUpdateStrategy: 'type=1 rollingUpdate=2:RollingUpdateStatefulSetStrategy',
+  RollingUpdateStatefulSetStrategy: 'partition=1:i32! maxUnavailable=2:IOS!',
+  StatefulSetPersistentVolumeClaimRetentionPolicy: 'whenDeleted=1 whenScaled=2',
+  StatefulSetOrdinals: 'start=1:i32!',
+  StatefulSetStatus:
+    'observedGeneration=1:i64 replicas=2:i32! readyReplicas=3:i32 currentReplicas=4:i32 updatedReplicas=5:i32 ' +
+    'currentRevision=6 updateRevision=7 collisionCount=9:i32! conditions=10:[StatefulSetCondition] ' +
+    'availableReplicas=11:i32!',
+  StatefulSetCondition: '=ReplicaSetCondition',
+  DaemonSet: 'metadata=1:ObjectMeta spec=2:DaemonSetSpec status=3:DaemonSetStatus',
+  DaemonSetSpec:
+    'selector=1:LabelSelector template=2:PodTemplateSpec updateStrategy=3:DaemonSetUpdateStrategy ' +
+    'minReadySeconds=4:i32 revisionHistoryLimit=6:i32!',
+  DaemonSetUpdateStrategy: 'type=1 rollingUpdate=2:RollingUpdateDaemonSet',
+  RollingUpdateDaemonSet: 'maxUnavailable=1:IOS! maxSurge=2:IOS!',
+  DaemonSetStatus:
+    'currentNumberScheduled=1:i32! numberMisscheduled=2:i32! desiredNumberScheduled=3:i32! numberReady=4:i32! ' +
+    'observedGeneration=5:i64 updatedNumberScheduled=6:i32 numberAvailable=7:i32 numberUnavailable=8:i32 ' +
+    'collisionCount=9:i32! conditions=10:[DaemonSetCondition]',
+  DaemonSetCondition: '=ReplicaSetCondition',
+
+  // k8s.io/api/batch/v1 — Job, CronJob
+  Job: 'metadata=1:ObjectMeta spec=2:JobSpec status=3:JobStatus',
+  JobSpec:
+    'parallelism=1:i32! completions=2:i32! activeDeadlineSeconds=3:i64! podFailurePolicy=11:PodFailurePolicy ' +
+    'successPolicy=16:SuccessPolicy backoffLimit=7:i32! backoffLimitPerIndex=12:i32! maxFailedIndexes=13:i32! ' +
+    'selector=4:LabelSelector manualSelector=5:b! template=6:PodTemplateSpec ttlSecondsAfterFinished=8:i32! ' +
+    'completionMode=9! suspend=10:b! podReplacementPolicy=14! managedBy=15!',
+  PodFailurePolicy: 'rules=1:[PodFailurePolicyRule]',
+  PodFailurePolicyRule:
+    'action=1 onExitCodes=2:PodFailurePolicyOnExitCodesRequirement ' +
+    'onPodConditions=3:[PodFailurePolicyOnPodConditionsPattern]',
+  PodFailurePolicyOnExitCodesRequirement: 'containerName=1! operator=2 values=3:[i32]',
+  PodFailurePolicyOnPodConditionsPattern: 'type=1 status=2',
+  SuccessPolicy: 'rules=1:[SuccessPolicyRule]',
+  SuccessPolicyRule: 'succeededIndexes=1! succeededCount=2:i32!',
+  JobStatus:
+    'conditions=1:[JobCondition] startTime=2:Time completionTime=3:Time active=4:i32 succeeded=5:i32 ' +
+    'failed=6:i32 terminating=11:i32! completedIndexes=7 failedIndexes=10! ' +
+    'uncountedTerminatedPods=8:UncountedTerminatedPods ready=9:i32!',
+  JobCondition: 'type=1 status=2 lastProbeTime=3:Time lastTransitionTime=4:Time reason=5 message=6',
+  UncountedTerminatedPods: 'succeeded=1:[string] failed=2:[string]',
+  CronJob: 'metadata=1:ObjectMeta spec=2:CronJobSpec status=3:CronJobStatus',
+  CronJobSpec:
+    'schedule=1 timeZone=8! startingDeadlineSeconds=2:i64! concurrencyPolicy=3 suspend=4:b! ' +
+    'jobTemplate=5:JobTemplateSpec successfulJobsHistoryLimit=6:i32! failedJobsHistoryLimit=7:i32!',
+  JobTemplateSpec: 'metadata=1:ObjectMeta spec=2:JobSpec',
+  CronJobStatus: 'active=1:[ObjectReference] lastScheduleTime=4:Time lastSuccessfulTime=5:Time',
+
   // k8s.io/api/policy/v1
   Eviction: 'metadata=1:ObjectMeta deleteOptions=2:DeleteOptions',
+  PodDisruptionBudget:
+    'metadata=1:ObjectMeta spec=2:PodDisruptionBudgetSpec status=3:PodDisruptionBudgetStatus',
+  PodDisruptionBudgetSpec:
+    'minAvailable=1:IOS! selector=2:LabelSelector maxUnavailable=3:IOS! unhealthyPodEvictionPolicy=4!',
+  PodDisruptionBudgetStatus:
+    'observedGeneration=1:i64 disruptedPods=2:{Time} disruptionsAllowed=3:i32! currentHealthy=4:i32! ' +
+    'desiredHealthy=5:i32! expectedPods=6:i32! conditions=7:[Condition]',
 
   // k8s.io/api/authorization/v1
   SelfSubjectAccessReview:

@@ -1,10 +1,10 @@
 // Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`).
 //
 // kubectl 1.32 sends protobuf, not JSON, for the objects its generator commands build
-// (`create namespace|configmap|secret|serviceaccount|service …`, `auth can-i`, `auth whoami`,
-// `create token`, `debug`), and it does not fall back to JSON on 415. This module turns such a
-// body into the same JSON shape the JSON API receives, so the rest of the server sees one
-// format. Responses stay JSON: kubectl always offers `application/json` in Accept beside protobuf.
+// (`create namespace|configmap|secret|serviceaccount|service|deployment|job|cronjob|pdb …`,
+// `create job --from=cronjob/…`, `auth can-i`, `auth whoami`, `create token`, `debug`), and it
+// does not fall back to JSON on 415. This module turns such a body into the same JSON shape the
+// JSON API receives, so the rest of the server sees one format. Responses stay JSON: kubectl always offers `application/json` in Accept beside protobuf.
 //
 // Wire format: the 4 bytes `k8s\0`, then a runtime.Unknown message
 //   { typeMeta{apiVersion=1, kind=2}=1, raw=2, contentEncoding=3, contentType=4 }
@@ -52,7 +52,16 @@ const ROOTS: Record<string, string> = {
   'v1/Service': 'Service',
   'v1/Pod': 'Pod',
   'v1/Binding': 'Binding',
+  'v1/ReplicationController': 'ReplicationController',
+  'v1/PersistentVolumeClaim': 'PersistentVolumeClaim',
+  'apps/v1/Deployment': 'Deployment',
+  'apps/v1/ReplicaSet': 'ReplicaSet',
+  'apps/v1/StatefulSet': 'StatefulSet',
+  'apps/v1/DaemonSet': 'DaemonSet',
+  'batch/v1/Job': 'Job',
+  'batch/v1/CronJob': 'CronJob',
   'policy/v1/Eviction': 'Eviction',
+  'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
   'authorization.k8s.io/v1/SelfSubjectAccessReview': 'SelfSubjectAccessReview',
   'authorization.k8s.io/v1/SelfSubjectRulesReview': 'SelfSubjectRulesReview',
   'authorization.k8s.io/v1/SubjectAccessReview': 'SubjectAccessReview',
