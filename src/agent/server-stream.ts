@@ -65,6 +65,14 @@ export interface StreamRequest {
 const MAX_PENDING_SENDS = 64;
 /** After the process exited, how long its output may still drain before the status is sent. */
 const DRAIN_MS = 2000;
+/**
+ * The first output frame waits until this long after the upgrade. kubectl (client-go's
+ * WebSocket executor) starts reading frames before it has registered its streams and drops
+ * frames for streams it does not know yet ("Unknown stream id 1, discarding message"); a
+ * command that prints at once could lose its output on a busy machine. Output produced
+ * meanwhile stays buffered in the session's streams.
+ */
+const FIRST_OUTPUT_DELAY_MS = 50;
 
 /**
  * Relay one upgraded WebSocket to a runtime session. `open` starts the session (exec or attach);
@@ -72,6 +80,7 @@ const DRAIN_MS = 2000;
  */
 export async function serveStream(ws: WebSocket, req: StreamRequest, open: () => Promise<StreamSession>, log: Logger): Promise<void> {
   const v5 = ws.protocol === V5_PROTOCOL;
+  const upgradedAt = Date.now();
   let session: StreamSession | undefined;
   let clientGone = false;
   let stdinEnded = false;
@@ -156,6 +165,8 @@ export async function serveStream(ws: WebSocket, req: StreamRequest, open: () =>
     // the program closed its stdin
   });
   for (const m of early.splice(0)) onMessage(m);
+  const settle = FIRST_OUTPUT_DELAY_MS - (Date.now() - upgradedAt);
+  if (settle > 0) await new Promise((r) => setTimeout(r, settle));
 
   const pump = (r: Readable | undefined, channel: number): Promise<void> => {
     if (!r) return Promise.resolve();

@@ -338,7 +338,8 @@ export const PEER_FINDER_USAGE = `usage: peer-finder -service=<headless service>
   -dns-server      ip[:port] of the DNS server for DNS mode (default: the system's)
   -poll-interval   DNS poll interval in ms (default 1000)
   -wait-for-self   run scripts only once this pod (\`hostname\`) is a peer (default: true in a pod)
-  -once            exit after the on-start script has run`;
+  -once            exit after the on-start script has run (also the default without -on-change,
+                   as the classic tool does); the exit code is 1 when the script failed`;
 
 /** `peer-finder …`: 0 on a clean stop, 2 on bad flags, 1 on failure. */
 export async function peerFinderMain(argv: readonly string[], io: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; log?: PeerLog } = {}): Promise<number> {
@@ -403,6 +404,9 @@ export async function peerFinderMain(argv: readonly string[], io: { env?: NodeJS
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     io.signal?.addEventListener('abort', () => end(0), { once: true });
-    if (flags.once) finder.onRun = () => end(0);
+    // As the classic tool: without -on-change there is nothing to do after on-start, so it
+    // exits (the init-container use: `peer-finder -on-start=/work-dir/on-start.sh -service=x`).
+    // The exit code says whether that script succeeded, so a failed init container is retried.
+    if (flags.once || (typeof flags['on-start'] === 'string' && typeof flags['on-change'] !== 'string')) finder.onRun = (run) => end(run.code === 0 ? 0 : 1);
   });
 }
