@@ -19,6 +19,7 @@ import { PODS, PodWorkers } from './podworker.ts';
 import { createProbeManager } from './probes.ts';
 import type { ContainerStatus, Runtime } from './runtime/types.ts';
 import type { Backoff } from './sync.ts';
+import { AgentFence, type AgentFenceOptions, type FenceStatus } from './fencing.ts';
 
 const SERVICES: ResourceRef = { group: '', version: 'v1', plural: 'services', namespaced: true, kind: 'Service' };
 const ENDPOINT_SLICES: ResourceRef = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true, kind: 'EndpointSlice' };
@@ -78,6 +79,10 @@ export interface AgentOptions {
   imageBackoff?: Backoff;
   /** Program ClusterIP rules for pods as kube-proxy does (nftables table `ip kennel-proxy`); default: containerd runtime as root. */
   serviceProxy?: boolean;
+  /** Self-fencing (fencing.ts): stop the pods the server may replace once the node's lease would
+   *  have expired (default on, scope replaceable); false: never (only safe with a server that
+   *  does not replace a dead node's pods). */
+  fencing?: boolean | Omit<AgentFenceOptions, 'nodeName' | 'logger' | 'recorder'>;
 }
 
 export interface Agent {
@@ -92,6 +97,8 @@ export interface Agent {
   syncNode(): Promise<void>;
   /** Resolves when no pod worker is busy (tests). */
   quiesce(): Promise<void>;
+  /** The self-fencing state (undefined: fencing off). */
+  fence(): FenceStatus | undefined;
   readonly probes: ProbeManager | undefined;
 }
 
@@ -154,6 +161,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const machine = opts.machine ?? (await collectMachineInfo(opts.dataDir));
   const runtimeName = (await runtime.version().catch(() => ({ runtimeName: runtime.name }))).runtimeName || runtime.name;
 
+  const fence = opts.fencing === false ? undefined : new AgentFence({ ...(typeof opts.fencing === 'object' ? opts.fencing : {}), nodeName, logger: log, recorder });
   const node = new NodeManager({
     client,
     nodeName,
@@ -174,6 +182,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     leaseRenewMs: opts.leaseRenewMs,
     pressure: opts.pressure ?? (simulated ? async () => ({ memory: false, disk: false, pid: false }) : undefined),
     now,
+    onLeaseRenewed: fence ? (sentAt, seconds) => fence.renewed(sentAt, seconds) : undefined,
+    leaseClock: fence?.clock,
   });
   await node.start();
 
@@ -186,6 +196,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   let slices: Informer<KubeObject> | undefined;
   const dependencies = new DependencyTracker({
     services,
+    localReady: (uid) => workers?.localReady(uid),
     slices: () => {
       if (!slices) {
         const inf = new Informer<KubeObject>(client, ENDPOINT_SLICES, { logger: log, name: 'endpointslices' });
@@ -273,6 +284,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     resyncMs: opts.resyncMs,
     relistMs: opts.relistMs,
     dependencies,
+    fence,
   });
   workers = w;
   services.addEventHandler({ onAdd: () => w.dependenciesChanged(), onUpdate: () => w.dependenciesChanged(), onDelete: () => w.dependenciesChanged() });
@@ -311,6 +323,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     });
   }
   await w.markSynced();
+  fence?.attach({
+    stop: (select, grace) => w.fenceStop(select, grace),
+    listPods: async () => {
+      const list = await client.list<Pod>(PODS, undefined, { fieldSelector: `spec.nodeName=${nodeName}` });
+      return { items: list.items, resourceVersion: list.metadata.resourceVersion ?? '' };
+    },
+    resyncAll: () => w.resyncAll(),
+  });
   // Local-path volumes of this node: directories of deleted volumes are removed here, on the
   // node that holds them (simulated nodes hold no directories).
   const cleaner = simulated ? null : await startLocalPathCleaner({ client, nodeName, dataDir: opts.dataDir, logger: log.child('local-path') });
@@ -329,9 +349,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       await node.syncLease();
     },
     quiesce: () => w.quiesce(),
+    fence: () => fence?.status(),
     async stop() {
       if (stopped) return;
       stopped = true;
+      fence?.stop();
       await cleaner?.stop();
       await serviceProxy?.stop();
       await pods.stop();

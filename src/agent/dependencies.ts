@@ -171,19 +171,45 @@ export class DependencyTracker {
     private readonly caches: {
       services: ObjectCache & { hasSynced(): boolean };
       slices: () => ObjectCache & { hasSynced(): boolean };
+      /**
+       * Readiness of a pod this agent runs, as it last computed it (false until it has synced
+       * the pod since it started); undefined for pods it does not run. After an agent restart
+       * the slices still say Ready for local pods whose containers died meanwhile: this agent
+       * knows better, before the API does.
+       */
+      localReady?: (podUid: string) => boolean | undefined;
     },
   ) {}
 
   check(deps: readonly Dependency[], podNamespace: string): DependencyCheck {
     const slices = this.caches.slices();
     const synced = this.caches.services.hasSynced() && slices.hasSynced();
-    const evaluation = evaluateDependencies(deps, podNamespace, (ns, name) => ({
-      exists: this.caches.services.get(ns, name) !== undefined,
-      slices: slices.listByNamespace(ns).filter((s) => s.metadata.labels?.[SERVICE_NAME_LABEL] === name),
-    }));
+    const evaluation = evaluateDependencies(deps, podNamespace, (ns, name) => {
+      const svc = this.caches.services.get(ns, name) as (KubeObject & { spec?: { publishNotReadyAddresses?: boolean } }) | undefined;
+      let own = slices.listByNamespace(ns).filter((s) => s.metadata.labels?.[SERVICE_NAME_LABEL] === name);
+      const localReady = this.caches.localReady;
+      // A service that publishes not-ready addresses counts them on purpose.
+      if (localReady && svc && svc.spec?.publishNotReadyAddresses !== true) own = own.map((s) => withLocalReadiness(s, localReady));
+      return { exists: svc !== undefined, slices: own };
+    });
     if (!synced) return { synced, evaluation: { ...evaluation, met: false, message: evaluation.message || 'Waiting for services: (caches syncing)' } };
     return { synced, evaluation };
   }
+}
+
+/** The slice with endpoints of local pods that this agent does not see Ready marked not ready. */
+function withLocalReadiness(slice: KubeObject, localReady: (podUid: string) => boolean | undefined): KubeObject {
+  const eps = (slice as KubeObject & { endpoints?: unknown }).endpoints;
+  if (!Array.isArray(eps)) return slice;
+  let changed = false;
+  const out = eps.map((e) => {
+    const ep = rec(e);
+    const ref = rec(ep.targetRef);
+    if (ref.kind !== 'Pod' || typeof ref.uid !== 'string' || localReady(ref.uid) !== false) return e;
+    changed = true;
+    return { ...ep, conditions: { ...rec(ep.conditions), ready: false } };
+  });
+  return changed ? ({ ...slice, endpoints: out } as KubeObject) : slice;
 }
 
 /** The annotation of a pod, parsed; undefined when it has none. Bad syntax → the error. */

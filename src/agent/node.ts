@@ -2,7 +2,8 @@
 // podCIDR, well-known labels, nodeInfo, taints), conditions (Ready, MemoryPressure,
 // DiskPressure, PIDPressure) with heartbeat and transition times, status reports every ~10 s
 // when something changed or a heartbeat is due (5 min), and the node Lease in kube-node-lease
-// renewed every leaseDuration/4 (10 s for 40 s), held by the node and owned by the Node.
+// renewed every leaseDuration/4 (10 s for 40 s), held by the node and owned by the Node. Each
+// renewal that succeeds is reported with the time it was sent, for self-fencing (fencing.ts).
 import { resolve as resolvePath } from 'node:path';
 import { isAlreadyExists, isConflict, isNotFound, type KubeClient, type ResourceRef } from '../client/rest.ts';
 import { microTime } from '../client/leaderelection.ts';
@@ -61,6 +62,10 @@ export interface NodeManagerOptions {
   /** Health of the machine (default: measured; simulated nodes pass a constant). */
   pressure?: () => Promise<Pressure>;
   now?: () => number;
+  /** Self-fencing (fencing.ts): told of every lease renewal that succeeded — when it was SENT
+   *  (read from leaseClock just before the request) and the leaseDurationSeconds it wrote. */
+  onLeaseRenewed?: (sentAt: number, leaseDurationSeconds: number) => void;
+  leaseClock?: () => number;
 }
 
 type Node = KubeObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
@@ -77,6 +82,8 @@ export class NodeManager {
   private statusBusy: Promise<void> = Promise.resolve();
   private leaseBusy: Promise<void> = Promise.resolve();
   private lastReady: string | undefined;
+  private leaseFailures = 0;
+  private lastLeaseSentAt: number | undefined;
 
   constructor(opts: NodeManagerOptions) {
     this.o = opts;
@@ -294,11 +301,14 @@ export class NodeManager {
     for (let attempt = 0; attempt < 3; attempt++) {
       if (!this.lease) {
         try {
-          this.lease = await c.get(LEASES, NODE_LEASE_NAMESPACE, this.o.nodeName);
+          this.lease = await c.get(LEASES, NODE_LEASE_NAMESPACE, this.o.nodeName, { timeoutMs: this.leaseTimeoutMs() });
         } catch (e) {
           if (!isNotFound(e)) throw e;
           try {
-            this.lease = await c.create(LEASES, this.leaseBody());
+            const body = this.leaseBody();
+            const sentAt = this.leaseNow();
+            this.lease = await c.create(LEASES, body, { timeoutMs: this.leaseTimeoutMs() });
+            this.leaseRenewed(sentAt);
             return;
           } catch (err) {
             if (isAlreadyExists(err)) continue;
@@ -316,7 +326,9 @@ export class NodeManager {
       const body = this.leaseBody();
       body.metadata.resourceVersion = this.lease.metadata.resourceVersion;
       try {
-        this.lease = await c.update(LEASES, body);
+        const sentAt = this.leaseNow();
+        this.lease = await c.update(LEASES, body, { timeoutMs: this.leaseTimeoutMs() });
+        this.leaseRenewed(sentAt);
         return;
       } catch (e) {
         if (isConflict(e) || isNotFound(e)) {
@@ -329,14 +341,40 @@ export class NodeManager {
     throw new Error('could not renew the node lease after 3 attempts');
   }
 
+  private leaseNow(): number {
+    return (this.o.leaseClock ?? performance.now.bind(performance))();
+  }
+
+  private leaseRenewed(sentAt: number): void {
+    this.lastLeaseSentAt = sentAt;
+    this.o.onLeaseRenewed?.(sentAt, this.o.leaseDurationSeconds ?? 40);
+  }
+
+  /** A renewal that hangs (a cut network) gives up after half the lease (20 s for 40 s; 1 s at
+   *  least): long enough for a busy server to answer, short enough to try again before the
+   *  agent fences itself (at 35 s). */
+  private leaseTimeoutMs(): number {
+    return Math.max(1000, Math.min(20_000, ((this.o.leaseDurationSeconds ?? 40) * 1000) / 2));
+  }
+
   private scheduleLease(): void {
     if (this.stopped) return;
     const every = this.o.leaseRenewMs ?? ((this.o.leaseDurationSeconds ?? 40) * 1000) / 4;
+    // Every interval from one send to the next (a slow answer does not push the next renewal
+    // back); after a failure, again soon (200 ms, doubling up to the interval), as the kubelet.
+    const delay =
+      this.leaseFailures === 0
+        ? Math.max(0, Math.min(every, (this.lastLeaseSentAt ?? -Infinity) + every - this.leaseNow()))
+        : Math.min(every, 200 * 2 ** (this.leaseFailures - 1));
     this.leaseTimer = setTimeout(() => {
       this.syncLease()
-        .catch((e: unknown) => this.o.logger.warn('node lease renewal failed', { node: this.o.nodeName, error: e instanceof Error ? e.message : String(e) }))
+        .then(() => (this.leaseFailures = 0))
+        .catch((e: unknown) => {
+          this.leaseFailures++;
+          this.o.logger.warn('node lease renewal failed', { node: this.o.nodeName, error: e instanceof Error ? e.message : String(e) });
+        })
         .finally(() => this.scheduleLease());
-    }, every);
+    }, delay);
     this.leaseTimer.unref();
   }
 }

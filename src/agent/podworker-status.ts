@@ -29,8 +29,11 @@ export async function writeStatus(o: PodWorkersOptions, writes: Semaphore, w: Wo
   const patch: Record<string, unknown> = { ...status };
   for (const k of OWNED_STATUS_KEYS) if (prev[k] !== undefined && patch[k] === undefined) patch[k] = null;
   await writes.run(() => o.client.patch(PODS, pod.metadata.namespace, pod.metadata.name ?? '', { metadata: { uid: w.uid }, status: patch }, 'merge', { subresource: 'status' }));
+  const wasReady = w.lastStatus?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   w.lastStatus = status;
   w.lastStatusJson = json;
+  // Pods held for dependencies judge this agent's own pods by their last written readiness.
+  if (wasReady !== (status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false)) o.onLocalReadyChange?.();
   return status;
 }
 

@@ -3,6 +3,7 @@ import { type KubeClient, type ResourceRef } from '../client/rest.ts';
 import { type EnvSources } from './env.ts';
 import { type EventRecorder } from './events.ts';
 import { type DependencyTracker } from './dependencies.ts';
+import type { FenceGate } from './fencing.ts';
 import type { Logger } from '../util/log.ts';
 import type { Pod, PodCondition, PodStatus } from './kube-types.ts';
 import type { ProbeManager } from './probe-types.ts';
@@ -48,6 +49,10 @@ export interface PodWorkersOptions {
   relistMs?: number;
   /** Start-up dependencies (kennel.dev/depends-on): without it the annotation is ignored. */
   dependencies?: DependencyTracker;
+  /** Called when a written status changes the pod's Ready condition (set by PodWorkers). */
+  onLocalReadyChange?: () => void;
+  /** Self-fencing (fencing.ts): which pods must not run now, and stale pods to ignore. */
+  fence?: FenceGate;
 }
 
 export interface Worker {

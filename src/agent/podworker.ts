@@ -10,6 +10,8 @@
 //
 // A relister (like the kubelet's PLEG) lists the runtime every second and wakes the workers of
 // pods whose containers changed; it also finds sandboxes of pods nobody knows (orphans).
+// While the node is self-fenced (fencing.ts) a held pod's sync only stops its containers, and
+// pods are seen through the fence's last revalidation snapshot (stale copies count as gone).
 import { isConflict, isNotFound } from '../client/rest.ts';
 import { podTarget } from './events.ts';
 import type { Pod } from './kube-types.ts';
@@ -31,6 +33,7 @@ import { ContainerOps } from './podworker-containers.ts';
 import { ImagePuller } from './podworker-images.ts';
 import { collectGarbage, doRelist, runtimeState } from './podworker-relist.ts';
 import { holdForDependencies, writeStatus } from './podworker-status.ts';
+import { FENCE_KILL_MESSAGE, stopForFence } from './fencing.ts';
 import { PODS, Semaphore, errMessage, isTerminalPhase, needsSync, podFullName, podName, referencesObject, type PodWorkersOptions, type Worker } from './podworker-types.ts';
 
 export class PodWorkers {
@@ -53,6 +56,8 @@ export class PodWorkers {
   private readonly writes = new Semaphore(16);
 
   constructor(opts: PodWorkersOptions) {
+    // Held pods look again when one of ours changes readiness (see localReady).
+    opts.onLocalReadyChange ??= () => this.dependenciesChanged();
     this.o = opts;
     this.backoff = opts.backoff ?? new Backoff();
     this.images = new ImagePuller(opts);
@@ -117,6 +122,16 @@ export class PodWorkers {
     for (const w of this.workers.values()) if (w.depWaiting) this.requestSync(w.uid);
   }
 
+  /**
+   * Whether a pod this agent runs is Ready, as this agent last wrote it: false until its first
+   * status since the agent started (what the API says may be stale); undefined for other pods.
+   */
+  localReady(uid: string): boolean | undefined {
+    const w = this.workers.get(uid);
+    if (!w?.pod) return undefined;
+    return w.lastStatus?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  }
+
   /** Pods (by uid) whose spec references an object, to wake them when it changes. */
   podsReferencing(namespace: string, kind: 'configmap' | 'secret', name: string): string[] {
     const out: string[] = [];
@@ -159,6 +174,18 @@ export class PodWorkers {
 
   get size(): number {
     return this.workers.size;
+  }
+
+  /** Self-fencing: stop the containers of the pods select picks, whatever their workers do. */
+  fenceStop(select: (pod: Pod | undefined) => boolean, graceSeconds: (pod: Pod | undefined) => number): Promise<{ pods: number; containers: number }> {
+    const kill = (pod: Pod | undefined, c: ContainerStatus, grace: number): Promise<void> =>
+      this.ops.killContainer(pod, c, grace, `Stopping container ${containerNameOf(c)}: ${FENCE_KILL_MESSAGE}`, false);
+    return stopForFence({ runtime: this.o.runtime, nodeName: this.o.nodeName, podOf: (uid) => this.workers.get(uid)?.pod, killContainer: kill, logger: this.o.logger }, select, graceSeconds);
+  }
+
+  /** Sync every pod now (the fence was lifted). */
+  resyncAll(): void {
+    for (const w of this.workers.values()) if (!w.finished) this.requestSync(w.uid);
   }
 
   // -- lifecycle
@@ -297,7 +324,8 @@ export class PodWorkers {
 
 
   private async sync(w: Worker): Promise<void> {
-    const pod = w.pod;
+    const fence = this.o.fence;
+    const pod = fence ? fence.view(w.uid, w.pod) : w.pod;
     if (!pod) {
       await this.cleanUpOrphan(w);
       return;
@@ -307,6 +335,13 @@ export class PodWorkers {
       return;
     }
     let state = await runtimeState(this.o.runtime, w);
+    if (fence?.holds(pod)) {
+      // Self-fenced: stop what runs (an earlier sync may have started it), start nothing.
+      const grace = fence.graceSeconds(pod);
+      await Promise.all(state.containers.map((c) => this.ops.killContainer(pod, c, grace, `Stopping container ${containerNameOf(c)}: ${FENCE_KILL_MESSAGE}`, false)));
+      for (const s of state.sandboxes) if (s.state === 'ready') await this.o.runtime.stopPodSandbox(s.id).catch(() => undefined);
+      return;
+    }
     if (w.terminal) {
       // Finished for good: make sure nothing runs, keep the status.
       await this.ops.killPod(w, pod, state, podGracePeriodSeconds(pod));

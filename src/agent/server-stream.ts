@@ -165,14 +165,31 @@ export async function serveStream(ws: WebSocket, req: StreamRequest, open: () =>
     // the program closed its stdin
   });
   for (const m of early.splice(0)) onMessage(m);
-  const settle = FIRST_OUTPUT_DELAY_MS - (Date.now() - upgradedAt);
-  if (settle > 0) await new Promise((r) => setTimeout(r, settle));
+
+  // Output before FIRST_OUTPUT_DELAY_MS is held, in order, and sent when that time has come.
+  const held: [number, Buffer][] = [];
+  let release: Promise<void> | undefined;
+  const settled = (): Promise<void> => {
+    release ??= new Promise<void>((resolve) => {
+      setTimeout(() => {
+        for (const [channel, b] of held.splice(0)) send(channel, b);
+        resolve();
+      }, Math.max(0, FIRST_OUTPUT_DELAY_MS - (Date.now() - upgradedAt)));
+    });
+    return release;
+  };
+  const sendOutput = (channel: number, b: Buffer): void => {
+    if (held.length > 0 || Date.now() - upgradedAt < FIRST_OUTPUT_DELAY_MS) {
+      held.push([channel, b]);
+      void settled();
+    } else send(channel, b);
+  };
 
   const pump = (r: Readable | undefined, channel: number): Promise<void> => {
     if (!r) return Promise.resolve();
     return new Promise((resolve) => {
       r.on('data', (b: Buffer) => {
-        send(channel, b);
+        sendOutput(channel, b);
         if (pending >= MAX_PENDING_SENDS) {
           r.pause();
           paused.add(r);
@@ -195,6 +212,7 @@ export async function serveStream(ws: WebSocket, req: StreamRequest, open: () =>
   }
   await Promise.race([outputs, new Promise((r) => setTimeout(r, DRAIN_MS).unref())]);
   finished = true;
+  await settled();
   const status = req.kind === 'exec' ? exitStatus(code, req.command) : { metadata: {}, status: 'Success' };
   send(CH_ERROR, JSON.stringify(status));
   if (!stdinEnded) session.stdin?.end();

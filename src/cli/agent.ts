@@ -104,6 +104,7 @@ export async function runAgent(opts: AgentOptions, print: (line: string) => void
       nodeIP: opts.nodeIP,
       labels: opts.labels,
       taints: opts.taints,
+      leaseDurationSeconds: opts.leaseDurationSeconds,
       logger: log.child('agent'),
       ca: { certPem: joined.caPem },
     });

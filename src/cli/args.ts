@@ -31,6 +31,8 @@ export interface ControlPlaneOptions {
   runtime?: RuntimeKind;
   /** Where the cluster DNS listens (default: decided by the DNS component). */
   dnsListen?: ListenAddress;
+  /** The node lifecycle controller's durations (--node-monitor-grace-period, --node-fence-margin). */
+  nodeLifecycle?: { gracePeriodMs?: number; fenceMarginMs?: number };
 }
 
 export interface Taint {
@@ -51,6 +53,8 @@ export interface AgentOptions {
   taints: Taint[];
   runtime: RuntimeKind;
   dataDir: string;
+  /** spec.leaseDurationSeconds of the node's Lease (--node-lease-duration-seconds, default 40). */
+  leaseDurationSeconds?: number;
 }
 
 export type CliCommand =
@@ -144,6 +148,27 @@ export function parseEtcdEndpoints(cmd: string, raw: string): string[] {
   });
 }
 
+const DURATION_UNITS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, 'µs': 0.001, ns: 0.000001 };
+
+/** A Go duration as Kubernetes' flags take it (50s, 1m30s, 500ms), in ms, at least minMs. */
+export function parseDuration(cmd: string, flag: string, raw: string, minMs = 0): number {
+  const v = raw.trim();
+  let ms = 0;
+  let rest = v;
+  while (rest) {
+    const m = /^(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/.exec(rest);
+    if (!m) {
+      ms = NaN;
+      break;
+    }
+    ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+    rest = rest.slice(m[0].length);
+  }
+  if (!v || !Number.isFinite(ms)) throw new CliUsageError(cmd, `${flag} must be a duration such as 40s, 1m30s or 500ms, got "${raw}"`);
+  if (ms < minMs) throw new CliUsageError(cmd, `${flag} must be at least ${minMs >= 1000 ? `${minMs / 1000}s` : `${minMs}ms`}, got "${raw}"`);
+  return Math.round(ms);
+}
+
 export function parseDataDir(cmd: string, raw: string): string {
   if (!raw.trim()) throw new CliUsageError(cmd, '--data-dir must not be empty');
   return raw;
@@ -224,6 +249,8 @@ interface RawControlPlane {
   store?: string;
   etcdEndpoints?: string;
   etcdPrefix?: string;
+  nodeMonitorGracePeriod?: string;
+  nodeFenceMargin?: string;
 }
 
 interface RawAgent {
@@ -235,6 +262,7 @@ interface RawAgent {
   taints?: string;
   runtime?: string;
   dataDir?: string;
+  nodeLeaseDurationSeconds?: string;
 }
 
 function controlPlaneOptions(cmd: string, raw: RawControlPlane, withRuntime: boolean): ControlPlaneOptions {
@@ -262,6 +290,11 @@ function controlPlaneOptions(cmd: string, raw: RawControlPlane, withRuntime: boo
   const out: ControlPlaneOptions = { dataDir, bind, port, store };
   if (withRuntime) out.runtime = parseChoice(cmd, '--runtime', raw.runtime ?? 'auto', RUNTIMES);
   if (raw.dnsListen !== undefined) out.dnsListen = parseListenAddress(cmd, '--dns-listen', raw.dnsListen);
+  if (raw.nodeMonitorGracePeriod !== undefined || raw.nodeFenceMargin !== undefined) {
+    out.nodeLifecycle = {};
+    if (raw.nodeMonitorGracePeriod !== undefined) out.nodeLifecycle.gracePeriodMs = parseDuration(cmd, '--node-monitor-grace-period', raw.nodeMonitorGracePeriod, 1000);
+    if (raw.nodeFenceMargin !== undefined) out.nodeLifecycle.fenceMarginMs = parseDuration(cmd, '--node-fence-margin', raw.nodeFenceMargin, 1000);
+  }
   return out;
 }
 
@@ -287,6 +320,11 @@ function agentOptions(raw: RawAgent): AgentOptions {
     if (!isIP(raw.nodeIp)) throw new CliUsageError(cmd, `--node-ip must be an IP address, got "${raw.nodeIp}"`);
     out.nodeIP = raw.nodeIp;
   }
+  if (raw.nodeLeaseDurationSeconds !== undefined) {
+    const n = /^\d{1,5}$/.test(raw.nodeLeaseDurationSeconds.trim()) ? Number(raw.nodeLeaseDurationSeconds.trim()) : NaN;
+    if (!(n >= 1 && n <= 3600)) throw new CliUsageError(cmd, `--node-lease-duration-seconds must be a whole number of seconds from 1 to 3600, got "${raw.nodeLeaseDurationSeconds}"`);
+    out.leaseDurationSeconds = n;
+  }
   return out;
 }
 
@@ -299,6 +337,8 @@ function addControlPlaneFlags(c: Command, withRuntime: boolean): Command {
     .option('--etcd-prefix <prefix>', 'key prefix inside etcd (default /kennel/)');
   if (withRuntime) c.option('--runtime <runtime>', `how the local node runs pods: ${RUNTIMES.join('|')}`, 'auto');
   c.option('--dns-listen <address:port>', 'where the cluster DNS server listens');
+  c.option('--node-monitor-grace-period <duration>', 'a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable (default 50s)');
+  c.option('--node-fence-margin <duration>', "a silent node's Terminating StatefulSet pods are force-deleted this long after its lease expired (default 20s)");
   return c;
 }
 
@@ -332,6 +372,7 @@ function buildProgram(out: { stdout: string; stderr: string }, onRun: (run: CliC
     .option('--taints <k=v:Effect,...>', 'taints for the Node')
     .option('--runtime <runtime>', `how pods run: ${RUNTIMES.join('|')}`, 'auto')
     .option('--data-dir <dir>', 'agent state (default: as for kennel up)')
+    .option('--node-lease-duration-seconds <seconds>', "the node Lease's duration, renewed every quarter of it; the agent stops its pods when it cannot renew it for this long (default 40)")
     .action((raw: RawAgent) => onRun({ command: 'agent', options: agentOptions(raw) }));
   program
     .command('version')

@@ -156,14 +156,14 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     authenticator.addToken(controllerToken, { username: 'system:kube-controller-manager', groups: ['system:masters', 'system:authenticated'] });
     const { KubeClient } = await import('../client/rest.ts');
     const { startControllerManager } = await import('../controllers/manager.ts');
-    const { builtinControllers } = await import('../controllers/index.ts');
+    const { builtinControllersWith } = await import('../controllers/index.ts');
     const controllerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: controllerToken }, { userAgent: 'kennel-controller-manager', fieldManager: 'kennel-controller-manager' });
     const manager = await startControllerManager({
       client: controllerClient,
       registry: server.registry,
       logger: log.child('controller-manager'),
       identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
-      controllers: builtinControllers(),
+      controllers: builtinControllersWith({ nodeLifecycle: opts.nodeLifecycle }),
     });
     components.push({
       name: 'controller-manager',
@@ -231,22 +231,38 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       authenticator.addToken(dnsToken, { username: 'system:serviceaccount:kube-system:kennel-dns', groups: ['system:masters', 'system:authenticated'] });
       const dnsClient = new KubeClient({ server: url, ca: pki.tls.ca, token: dnsToken }, { userAgent: 'kennel-dns' });
       const { startDnsServer } = await import('../dns/server.ts');
+      const addresses = (l: { host: string; port: number }[]) => l.map((a) => `${a.host}:${a.port}`).join(', ');
+      let dns: Awaited<ReturnType<typeof startDnsServer>> | undefined;
+      let failure = '';
       try {
-        const dns = await startDnsServer({ client: dnsClient, listen: dnsListen, logger: log.child('dns') });
-        log.info('cluster DNS listening', { addresses: dns.addresses });
+        dns = await startDnsServer({ client: dnsClient, listen: dnsListen, logger: log.child('dns') });
+      } catch (e) {
+        failure = (e as Error).message;
+        log.warn('cluster DNS not started', { addresses: addresses(dnsListen), error: (e as Error).message });
+      }
+      // The pods' address may be taken (another kennel on this machine serves it); the host-facing
+      // address was asked for explicitly, so try it alone: not being able to serve it is fatal.
+      if (!dns && opts.dnsListen && dnsListen.length > 1) {
+        dns = await startDnsServer({ client: dnsClient, listen: [opts.dnsListen], logger: log.child('dns') }).catch((e: Error) => {
+          failure = e.message;
+          return undefined;
+        });
+      }
+      if (!dns && opts.dnsListen) {
+        dnsClient.close();
+        throw new StartupError(`cannot serve DNS on ${addresses([opts.dnsListen])}: ${failure}`);
+      }
+      if (dns) {
+        const started = dns;
+        log.info('cluster DNS listening', { addresses: started.addresses });
         components.push({
           name: 'dns',
           stop: async () => {
-            await dns.stop();
+            await started.stop();
             dnsClient.close();
           },
         });
-      } catch (e) {
-        dnsClient.close();
-        // The host-facing address was asked for explicitly: not being able to serve it is fatal.
-        if (opts.dnsListen) throw new StartupError(`cannot serve DNS on ${dnsListen.map((l) => `${l.host}:${l.port}`).join(', ')}: ${(e as Error).message}`);
-        log.warn('cluster DNS not started', { error: (e as Error).message });
-      }
+      } else dnsClient.close();
     }
 
     const kubeconfigPath = join(opts.dataDir, 'kubeconfig');

@@ -121,6 +121,8 @@ export interface LocalNodeOptions {
   ca: { certPem: string; keyPem?: string };
   /** Port of the agent's HTTPS endpoint (logs, exec, attach); 0 picks a free one. */
   kubeletPort?: number;
+  /** The node Lease's duration (default 40 s). */
+  leaseDurationSeconds?: number;
 }
 
 export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: string; runtime: 'containerd' | 'process' | 'simulated'; stop(): Promise<void> }> {
@@ -157,6 +159,7 @@ export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: str
       clusterDNS: opts.clusterDNS ?? clusterDnsAddress(kind, podCIDR),
       labels: opts.labels,
       taints: opts.taints,
+      leaseDurationSeconds: opts.leaseDurationSeconds,
     });
   } catch (e) {
     await endpoint.close();

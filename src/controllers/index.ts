@@ -18,11 +18,19 @@ export const garbageCollector: ControllerFactory = {
   start: (ctx) => startGarbageCollector({ client: ctx.client, registry: ctx.registry, logger: ctx.logger }),
 };
 
-// Force-deleting a dead node's StatefulSet pods is only safe once the agents fence themselves
-// (stop their pods when their lease would expire); until the agent does, it stays off and a dead
-// node's pods wait, as in Kubernetes.
-const nodeLifecycle = nodeLifecycleControllerWith({ replaceFencedPods: false });
+// A dead node's Terminating StatefulSet pods are force-deleted after lease + margin: the agents
+// fence themselves (stop their pods when their lease would expire: src/agent/fencing.ts).
+const nodeLifecycleOptions = { replaceFencedPods: true };
+const nodeLifecycle = nodeLifecycleControllerWith(nodeLifecycleOptions);
 
 export function builtinControllers(): ControllerFactory[] {
   return [garbageCollector, serviceAccountsController, endpointsController, endpointSliceController, statefulSetController, daemonSetController, jobController, cronJobController, replicaSetController, replicationControllerController, deploymentController, volumeBinderController, localPathProvisioner, nodeLifecycle, disruptionController];
+}
+
+/** builtinControllers() with other node lifecycle durations (`kennel up|server
+ *  --node-monitor-grace-period`, `--node-fence-margin`). */
+export function builtinControllersWith(o: { nodeLifecycle?: { gracePeriodMs?: number; fenceMarginMs?: number } }): ControllerFactory[] {
+  if (!o.nodeLifecycle) return builtinControllers();
+  const changed = nodeLifecycleControllerWith({ ...nodeLifecycleOptions, ...o.nodeLifecycle });
+  return builtinControllers().map((c) => (c === nodeLifecycle ? changed : c));
 }

@@ -71,6 +71,8 @@ export interface NetnsClusterOptions {
   runtime?: 'process' | 'simulated';
   /** Extra flags for `kennel server`. */
   serverArgs?: string[];
+  /** Extra flags for every `kennel agent` (e.g. --node-lease-duration-seconds). */
+  agentArgs?: string[];
 }
 
 function ip(...args: string[]): void {
@@ -109,6 +111,12 @@ export async function startNetnsCluster(o: NetnsClusterOptions = {}): Promise<Ne
     stopped = true;
     // Pods first, so that process pods end through their agent.
     if (server && nodes.some((n) => n.child.exitCode === null)) {
+      // Their controllers first, so that no pod is made again (a DaemonSet pod on a dead node).
+      await server.kubectl(['delete', 'daemonsets,statefulsets,deployments,replicasets,jobs,cronjobs', '--all', '--all-namespaces', '--timeout=20s'], { timeoutMs: 25_000 }).catch(() => undefined);
+      // The pods of a node whose agent is gone can never be confirmed deleted: remove them at once.
+      for (const n of nodes.filter((d) => d.child.exitCode !== null || d.child.signalCode !== null)) {
+        await server.kubectl(['delete', 'pods', '--all-namespaces', '--field-selector', `spec.nodeName=${n.name}`, '--grace-period=0', '--force'], { timeoutMs: 20_000 }).catch(() => undefined);
+      }
       await server.kubectl(['delete', 'pods', '--all', '--all-namespaces', '--wait=true', '--timeout=30s'], { timeoutMs: 40_000 }).catch(() => undefined);
     }
     for (const n of nodes) {
@@ -184,6 +192,7 @@ export async function startNetnsCluster(o: NetnsClusterOptions = {}): Promise<Ne
       const args = ['agent', '--server', server!.url, '--token', token, '--node-name', name, '--node-ip', nodeIP, '--runtime', runtime, '--data-dir', dataDir];
       if (opts.labels) args.push('--labels', opts.labels);
       if (opts.taints) args.push('--taints', opts.taints);
+      args.push(...(o.agentArgs ?? []));
       const child = spawn('nsenter', [`--net=/run/netns/${netns}`, process.execPath, BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       child.stderr!.on('data', (c: Buffer) => (err += c.toString()));

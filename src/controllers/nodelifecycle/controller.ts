@@ -35,7 +35,7 @@ import { errText } from '../common/errors.ts';
 import { DEFAULT_GRACE_PERIOD_MS, DEFAULT_LEASE_DURATION_SECONDS, DEFAULT_STARTUP_GRACE_PERIOD_MS, NODE_LEASE_NAMESPACE, type Lease, type NodeHealth } from './health.ts';
 import { taintsOf } from './taints.ts';
 import { noExecuteTaints } from './eviction.ts';
-import { DEFAULT_FENCE_MARGIN_MS } from './fencing.ts';
+import { DEFAULT_FENCE_MARGIN_MS, maxAgentLatenessMs } from './fencing.ts';
 import { NodeMonitor } from './monitor.ts';
 import { CLAIMS, LEASES, NODES, PODS, STATEFULSETS, VOLUMES } from '../common/resources.ts';
 
@@ -204,6 +204,9 @@ export async function startNodeLifecycleController(opts: NodeLifecycleOptions): 
   queue.add(KEY);
   base.run(1, pass, (_key, err, requeues) => log.warn('monitor pass failed; retrying', { error: errText(err), retries: requeues }));
   log.info('started', { gracePeriodMs: grace.gracePeriodMs, monitorPeriodMs, fenceMarginMs: marginMs });
+  if ((opts.replaceFencedPods ?? true) && maxAgentLatenessMs(opts.defaultLeaseDurationSeconds ?? DEFAULT_LEASE_DURATION_SECONDS, marginMs) <= 0) {
+    log.warn('the fence margin does not cover clock-rate differences: a dead node\'s pods may be replaced before its agent has stopped them', { fenceMarginMs: marginMs });
+  }
 
   return {
     get passes() {

@@ -30,7 +30,13 @@
 //   safe ⇔ s + L(1 + ρ) + K ≤ s + (L + M)(1 − ρ) ⇔ K ≤ M − ρ(2L + M)
 //
 // where K is how late the agent may be in killing its containers. With L = 40 s, M = 20 s and
-// ρ = 0.001: K ≤ 19.9 s. The replacement pod starts later still (create, schedule, pull, start).
+// ρ = 0.001: K ≤ 19.9 s (maxAgentLatenessMs). The replacement pod starts later still (create,
+// schedule, pull, start).
+//
+// The agent (src/agent/fencing.ts) starts fencing at S + L − lead (lead = L/8, at most 5 s) and
+// stops each container with a grace period cut so that its SIGKILL is sent at least 1 s before
+// S + L: on time, K ≤ 0, and the whole margin is left for a slow machine (a blocked event loop,
+// a slow runtime). Its clock is CLOCK_BOOTTIME, which keeps counting through a suspend.
 // S must be the SEND time: the server may see a renewal whose response the agent never got (no
 // harm: the agent fences earlier than needed), but an agent counting from the RESPONSE could
 // fence after the server has already replaced its pods.
@@ -69,6 +75,16 @@ export const ANNOTATION_ON_NODE_LOSS = 'kennel.dev/on-node-loss';
 export type OnNodeLoss = 'wait' | 'recreate-volume';
 export const ON_NODE_LOSS_VALUES: readonly OnNodeLoss[] = ['wait', 'recreate-volume'];
 export const DEFAULT_FENCE_MARGIN_MS = 20_000;
+/** ρ: how far any clock's rate may differ from real time (NTP-disciplined quartz: ≤ 500 ppm). */
+export const CLOCK_RATE_BOUND = 0.001;
+
+/**
+ * K: how late (ms, real time) an agent may be past its deadline S + L in having its containers
+ * dead, for a server that force-deletes L + margin after it saw the renewal — M − ρ(2L + M).
+ */
+export function maxAgentLatenessMs(leaseDurationSeconds: number, marginMs: number, rho = CLOCK_RATE_BOUND): number {
+  return marginMs - rho * (2 * leaseDurationSeconds * 1000 + marginMs);
+}
 
 export const REASON_NODE_LOST = 'NodeLost';
 export const REASON_VOLUME_RECREATED = 'VolumeRecreated';
