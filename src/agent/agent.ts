@@ -20,6 +20,8 @@ import { createProbeManager } from './probes.ts';
 import type { ContainerStatus, Runtime } from './runtime/types.ts';
 import type { Backoff } from './sync.ts';
 import { AgentFence, type AgentFenceOptions, type FenceStatus } from './fencing.ts';
+import { FenceWatchdog, WATCHDOG_DIR, retireFenceWatchdog, takeWatchdogLog, watchdogPlanFor } from './fence-watchdog.ts';
+import { ANNOTATION_FENCING, type FencingMode } from '../controllers/nodelifecycle/fencing.ts';
 
 const SERVICES: ResourceRef = { group: '', version: 'v1', plural: 'services', namespaced: true, kind: 'Service' };
 const ENDPOINT_SLICES: ResourceRef = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true, kind: 'EndpointSlice' };
@@ -82,11 +84,17 @@ export interface AgentOptions {
   /** Self-fencing (fencing.ts): stop the pods the server may replace once the node's lease would
    *  have expired (default on, scope replaceable); false: never (only safe with a server that
    *  does not replace a dead node's pods). */
-  fencing?: boolean | Omit<AgentFenceOptions, 'nodeName' | 'logger' | 'recorder'>;
+  fencing?: boolean | Omit<AgentFenceOptions, 'nodeName' | 'logger' | 'recorder' | 'watchdog'>;
+  /** The fence watchdog (fence-watchdog.ts), which kills the fenceable containers by the deadline
+   *  also when the agent is dead (default: on with fencing, for the process and containerd
+   *  runtimes; it outlives agent.stop(), armed). false: none — the Node then does not say it
+   *  fences, and the server does not replace its pods. */
+  fenceWatchdog?: boolean | { lingerSeconds?: number };
 }
 
 export interface Agent {
-  /** Stop the agent; containers keep running (a new agent adopts them). */
+  /** Stop the agent; containers keep running (a new agent adopts them), and the fence watchdog
+   *  stays armed: the fenceable ones die at the deadline unless an agent renews the lease first. */
   stop(): Promise<void>;
   readonly nodeName: string;
   /** The node's IP (hostIP of its pods). */
@@ -161,7 +169,38 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const machine = opts.machine ?? (await collectMachineInfo(opts.dataDir));
   const runtimeName = (await runtime.version().catch(() => ({ runtimeName: runtime.name }))).runtimeName || runtime.name;
 
-  const fence = opts.fencing === false ? undefined : new AgentFence({ ...(typeof opts.fencing === 'object' ? opts.fencing : {}), nodeName, logger: log, recorder });
+  // The fence watchdog: started (or the running one reused) before the first renewal arms it.
+  const watchdogDir = join(opts.dataDir, WATCHDOG_DIR);
+  for (const line of takeWatchdogLog(watchdogDir)) {
+    if (/ killed /.test(line)) log.warn('the fence watchdog killed fenceable containers (the agent was away or cut off)', { line });
+  }
+  const plan = opts.fencing !== false && opts.fenceWatchdog !== false ? watchdogPlanFor(runtime, nodeName, opts.dataDir) : undefined;
+  let watchdog: FenceWatchdog | undefined;
+  if (plan) {
+    try {
+      watchdog = FenceWatchdog.start({
+        dir: watchdogDir,
+        logger: log,
+        targets: plan.targets,
+        lingerSeconds: typeof opts.fenceWatchdog === 'object' ? opts.fenceWatchdog.lingerSeconds : undefined,
+      });
+    } catch (e) {
+      log.error('the fence watchdog could not start: the server will not replace this node\'s pods when it is lost', { error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  if (!watchdog) await retireFenceWatchdog(watchdogDir);
+  const fence =
+    opts.fencing === false
+      ? undefined
+      : new AgentFence({
+          ...(typeof opts.fencing === 'object' ? opts.fencing : {}),
+          nodeName,
+          logger: log,
+          recorder,
+          watchdog: watchdog && { arm: (inMs) => watchdog.arm(inMs), cgroupParent: plan?.cgroupParent },
+        });
+  // How this node's fenceable containers die by the deadline (the server replaces pods only then).
+  const fencingMode: FencingMode | null = !fence ? null : watchdog ? 'watchdog' : simulated ? 'agent' : null;
   const node = new NodeManager({
     client,
     nodeName,
@@ -184,6 +223,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     now,
     onLeaseRenewed: fence ? (sentAt, seconds) => fence.renewed(sentAt, seconds) : undefined,
     leaseClock: fence?.clock,
+    annotations: { [ANNOTATION_FENCING]: fencingMode },
   });
   await node.start();
 

@@ -46,18 +46,23 @@
 // a lease later. It never jumps when the wall clock is stepped. Rounding down makes S look
 // earlier (fence earlier) and makes now look earlier by < 10 ms — well inside the server's margin.
 //
-// Not covered: an agent that is not running (crashed, SIGKILLed, or restarting while it cannot
+// An agent that is not running (crashed, SIGKILLed, hung, stopped, or restarting while it cannot
 // reach the API server) fences nothing, and its containers outlive it (they are detached, for
-// adoption): the server would still replace its StatefulSet pods after lease + margin. Closing
-// that needs a watchdog outside the agent process that kills the fenceable containers at the
-// deadline unless the agent keeps pushing it back.
+// adoption). The fence watchdog (fence-watchdog.ts) covers that: a tiny process beside the agent
+// that outlives it, armed with every renewal (renewed → watchdog.arm), which SIGKILLs the
+// fenceable containers just before the deadline unless the agent pushes it back. Fenceable pods'
+// sandboxes are marked when created (markSandbox), so their containers are its targets before
+// they start. The Node's annotation kennel.dev/fencing says which of the two covers the node
+// (watchdog; agent for the simulated runtime, where nothing outlives the agent); the server
+// replaces a dead node's pods only when it is set.
 import { readFileSync } from 'node:fs';
 import { agentFenceDeadline, isFenceablePod } from '../controllers/nodelifecycle/fencing.ts';
 import { rvNumber } from '../controllers/common/cache-sync.ts';
 import type { Logger } from '../util/log.ts';
 import type { EventRecorder } from './events.ts';
 import type { Pod } from './kube-types.ts';
-import type { ContainerStatus, Runtime } from './runtime/types.ts';
+import type { ContainerStatus, PodSandboxConfig, Runtime } from './runtime/types.ts';
+import { LABEL_FENCE, watchdogKillOffsetMs } from './fence-watchdog.ts';
 import { LABEL_NODE_NAME, LABEL_POD_UID, podGracePeriodSeconds } from './sync.ts';
 
 export type FenceScope = 'all' | 'replaceable';
@@ -233,6 +238,16 @@ export interface FenceGate {
   holds(pod: Pod): boolean;
   /** The grace period to stop a held pod's containers with now. */
   graceSeconds(pod: Pod | undefined): number;
+  /** Mark the sandbox of a fenceable pod for the fence watchdog (label, cgroup parent). */
+  markSandbox?(pod: Pod, config: PodSandboxConfig): void;
+}
+
+/** The fence watchdog as the fence sees it (fence-watchdog.ts: FenceWatchdog). */
+export interface FenceWatchdogLink {
+  /** Kill the fenceable containers in inMs unless armed again before. */
+  arm(inMs: number): void;
+  /** The cgroup parent of fenceable sandboxes (containerd). */
+  cgroupParent?: string;
 }
 
 /** What the fence asks of the rest of the agent (attached once the pod workers exist). */
@@ -257,6 +272,8 @@ export interface AgentFenceOptions {
   checkMs?: number;
   /** The clock S and now are read from (default bootClock()). */
   clock?: () => number;
+  /** The fence watchdog: armed after every renewal; fenceable sandboxes are marked for it. */
+  watchdog?: FenceWatchdogLink;
 }
 
 export interface FenceStatus {
@@ -332,6 +349,7 @@ export class AgentFence implements FenceGate {
       this.sentAt = sentAt;
       this.duration = leaseDurationSeconds;
     }
+    this.armWatchdog();
     if (this.state === 'fenced' && !this.decision().fenced) {
       this.state = 'revalidating';
       this.o.logger.info('lease renewed: reading the pods afresh before lifting the fence', { node: this.o.nodeName });
@@ -351,7 +369,27 @@ export class AgentFence implements FenceGate {
     if (this.retryTimer) clearTimeout(this.retryTimer);
   }
 
+  /** Push the watchdog's kill time back: the deadline less min(1 s, lead). */
+  private armWatchdog(): void {
+    const w = this.o.watchdog;
+    if (!w || this.closed) return;
+    const d = this.decision();
+    if (!Number.isFinite(d.deadline)) return;
+    try {
+      w.arm(d.deadline - watchdogKillOffsetMs(this.leadMs()) - this.clock());
+    } catch (e) {
+      this.o.logger.error('fencing: could not arm the fence watchdog', { node: this.o.nodeName, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
   // -- the gate
+
+  markSandbox(pod: Pod, config: PodSandboxConfig): void {
+    const w = this.o.watchdog;
+    if (!w || !shouldFencePod(pod, this.scope)) return;
+    config.labels[LABEL_FENCE] = 'true';
+    if (w.cgroupParent) config.cgroupParent = w.cgroupParent;
+  }
 
   view(_uid: string, pod: Pod | undefined): Pod | undefined {
     return viewThroughSnapshot(pod, this.snapshot);

@@ -66,6 +66,8 @@ export interface NodeManagerOptions {
    *  (read from leaseClock just before the request) and the leaseDurationSeconds it wrote. */
   onLeaseRenewed?: (sentAt: number, leaseDurationSeconds: number) => void;
   leaseClock?: () => number;
+  /** Annotations the agent owns on its Node (null: removed), e.g. kennel.dev/fencing. */
+  annotations?: Record<string, string | null>;
 }
 
 type Node = KubeObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
@@ -195,6 +197,13 @@ export class NodeManager {
     return this.o.dataDir ? { 'kennel.dev/data-dir': resolvePath(this.o.dataDir) } : {};
   }
 
+  /** The agent's own annotations that are set (null ones are only removed from an existing Node). */
+  private ownAnnotations(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.o.annotations ?? {})) if (v !== null) out[k] = v;
+    return out;
+  }
+
   private async register(): Promise<void> {
     const c = this.o.client;
     const status = await this.buildStatus(undefined);
@@ -210,7 +219,7 @@ export class NodeManager {
       metadata: {
         name: this.o.nodeName,
         labels: this.labels(),
-        annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true', ...this.dataDirAnnotation() },
+        annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true', ...this.dataDirAnnotation(), ...this.ownAnnotations() },
       },
       spec,
       status,
@@ -222,7 +231,7 @@ export class NodeManager {
       if (!isAlreadyExists(e)) throw e;
       // Already registered (an agent restart): bring labels and podCIDR up to date, keep the rest.
       const existing = await c.get<Node>(NODES, undefined, this.o.nodeName);
-      const patch: Record<string, unknown> = { metadata: { labels: this.labels(), annotations: this.dataDirAnnotation() } };
+      const patch: Record<string, unknown> = { metadata: { labels: this.labels(), annotations: { ...this.dataDirAnnotation(), ...this.o.annotations } } };
       const exSpec = (existing.spec ?? {}) as Record<string, unknown>;
       if (this.o.podCIDR && !exSpec.podCIDR) patch.spec = { podCIDR: this.o.podCIDR, podCIDRs: [this.o.podCIDR] };
       this.node = await c.patch<Node>(NODES, undefined, this.o.nodeName, patch, 'merge');

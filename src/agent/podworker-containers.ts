@@ -67,6 +67,8 @@ export class ContainerOps {
     }
     const dns = this.dnsFor(pod);
     if (dns) cfg.dnsConfig = dns;
+    // A fenceable pod's containers are the fence watchdog's targets before they start.
+    this.o.fence?.markSandbox?.(pod, cfg);
     return cfg;
   }
 

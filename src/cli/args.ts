@@ -338,7 +338,7 @@ function addControlPlaneFlags(c: Command, withRuntime: boolean): Command {
   if (withRuntime) c.option('--runtime <runtime>', `how the local node runs pods: ${RUNTIMES.join('|')}`, 'auto');
   c.option('--dns-listen <address:port>', 'where the cluster DNS server listens');
   c.option('--node-monitor-grace-period <duration>', 'a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable (default 50s)');
-  c.option('--node-fence-margin <duration>', "a silent node's Terminating StatefulSet pods are force-deleted this long after its lease expired (default 20s)");
+  c.option('--node-fence-margin <duration>', "a silent node's StatefulSet pods are force-deleted this long after its lease expired (default 10s)");
   return c;
 }
 

@@ -101,7 +101,8 @@ describe('node lifecycle controller against the API server', () => {
       if (!isAlreadyExists(e)) throw e;
     });
     for (const name of ['n1', 'n2']) {
-      await client.create(NODES, { metadata: { name, labels: { 'kubernetes.io/hostname': name } }, spec: {} });
+      // kennel.dev/fencing: the agents the test plays fence themselves (with a watchdog).
+      await client.create(NODES, { metadata: { name, labels: { 'kubernetes.io/hostname': name }, annotations: { 'kennel.dev/fencing': 'watchdog' } }, spec: {} });
       await postReady(name);
       await renew(name);
       renewing.add(name);

@@ -9,6 +9,7 @@ import type { KubeObject } from '../../src/registry/types.ts';
 import type { Node, PersistentVolume, PersistentVolumeClaim, Pod, Taint } from '../../src/scheduler/types.ts';
 import type { NodeHealth } from '../../src/controllers/nodelifecycle/health.ts';
 import {
+  ANNOTATION_FENCING,
   ANNOTATION_ON_NODE_LOSS,
   agentFenceDeadline,
   decideFencedDeletions,
@@ -24,9 +25,9 @@ const MARGIN = 20_000;
 const OBSERVED = 1_000_000;
 const FENCE_AT = OBSERVED + L * 1000 + MARGIN;
 
-function nodeObj(name: string, ready: string, taints: Taint[] = []): Node {
+function nodeObj(name: string, ready: string, taints: Taint[] = [], fencing: string | null = 'watchdog'): Node {
   return {
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, zone: 'a' } },
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, zone: 'a' }, ...(fencing !== null ? { annotations: { [ANNOTATION_FENCING]: fencing } } : {}) },
     spec: { taints },
     status: { conditions: [{ type: 'Ready', status: ready }] },
   };
@@ -64,6 +65,11 @@ function stsPod(extra: { terminating?: boolean; owner?: 'sts' | 'rs' | 'none'; n
       ],
     },
   };
+}
+
+function foreverTolerant(pod: Pod, t: NonNullable<NonNullable<Pod['spec']>['tolerations']>[number] = { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' }): Pod {
+  pod.spec!.tolerations = [t];
+  return pod;
 }
 
 function claim(name: string, volumeName?: string, selectedNode?: string): PersistentVolumeClaim {
@@ -123,15 +129,33 @@ describe('when the server force-deletes', () => {
   const none: { name: string; in: Partial<FenceInput> }[] = [
     { name: 'node Ready', in: { ready: 'True', node: nodeObj('n1', 'True') } },
     { name: 'node NotReady but reporting (its agent is alive)', in: { ready: 'False', node: nodeObj('n1', 'False') } },
-    { name: 'pod not Terminating (it tolerates the taint)', in: { pods: [stsPod({ terminating: false })] } },
+    { name: 'pod not Terminating that tolerates the unreachable taint for ever', in: { pods: [foreverTolerant(stsPod({ terminating: false }))] } },
+    { name: 'pod not Terminating that tolerates every taint for ever', in: { pods: [foreverTolerant(stsPod({ terminating: false }), { operator: 'Exists' })] } },
     { name: 'pod not owned by a StatefulSet', in: { pods: [stsPod({ owner: 'rs' })] } },
     { name: 'orphan pod', in: { pods: [stsPod({ owner: 'none' })] } },
     { name: 'pod of another node', in: { pods: [stsPod({ node: 'n2' })] } },
     { name: 'no lease ever seen', in: { health: { ...health, leaseObservedAt: undefined } } },
+    // Only a node whose agent fences also when it is dead (its watchdog) may lose its pods.
+    { name: 'node without the kennel.dev/fencing annotation (its agent may be dead and its containers running)', in: { node: nodeObj('n1', 'Unknown', [], null) } },
+    { name: 'node with an unknown kennel.dev/fencing value', in: { node: nodeObj('n1', 'Unknown', [], 'maybe') } },
   ];
   for (const c of none) {
     it(`nothing when: ${c.name}`, () => assert.deepEqual(decideFencedDeletions(input({ ...c.in, now: FENCE_AT + 3_600_000 })).deletions, []));
   }
+
+  it('a node fenced by its agent alone (simulated runtime: no container outlives the agent) counts; without the annotation nothing waits for a fence time', () => {
+    assert.equal(decideFencedDeletions(input({ node: nodeObj('n1', 'Unknown', [], 'agent') })).deletions.length, 1);
+    assert.equal(decideFencedDeletions(input({ node: nodeObj('n1', 'Unknown', [], null), now: FENCE_AT - 1 })).fenceAt, undefined);
+  });
+
+  it('a StatefulSet pod that is not Terminating is replaced too: its default 300 s toleration does not hold it', () => {
+    const pod = stsPod({ terminating: false });
+    pod.spec!.tolerations = [{ key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }];
+    assert.deepEqual(decideFencedDeletions(input({ pods: [pod], now: FENCE_AT })).deletions.map((x) => x.why), ['lease']);
+    assert.deepEqual(decideFencedDeletions(input({ pods: [pod], now: FENCE_AT - 1 })).deletions, []);
+    // Not a StatefulSet pod: it waits for its eviction, as in Kubernetes.
+    assert.deepEqual(decideFencedDeletions(input({ pods: [stsPod({ terminating: false, owner: 'rs' })], now: FENCE_AT })).deletions, []);
+  });
 
   it('the out-of-service taint on a node that is not Ready: every Terminating pod, at once', () => {
     const oos = nodeObj('n1', 'False', [{ key: 'node.kubernetes.io/out-of-service', effect: 'NoExecute' }]);
@@ -140,6 +164,9 @@ describe('when the server force-deletes', () => {
       d.deletions.map((x) => x.why),
       ['out-of-service'],
     );
+    // The administrator's word needs no fencing agent.
+    const plainOos = nodeObj('n1', 'False', [{ key: 'node.kubernetes.io/out-of-service', effect: 'NoExecute' }], null);
+    assert.deepEqual(decideFencedDeletions(input({ node: plainOos, ready: 'False', now: 0 })).deletions.map((x) => x.why), ['out-of-service']);
     const readyOos = nodeObj('n1', 'True', [{ key: 'node.kubernetes.io/out-of-service', effect: 'NoExecute' }]);
     assert.deepEqual(decideFencedDeletions(input({ node: readyOos, ready: 'True', now: 0 })).deletions, []);
   });

@@ -117,7 +117,9 @@ function safe<T>(f: () => T): T | undefined {
  * Host processes tied to `dir` or `marker`: the command line mentions either, the working
  * directory lies under `dir` (process-runtime containers), or an ancestor is such a process
  * (container processes under a shim whose command line names kennel's containerd socket).
- * Processes whose command line matches `ignore` are left out, with their descendants.
+ * Processes whose command line matches `ignore` are left out, with their descendants; so is a
+ * node's fence watchdog (src/agent/fence-watchdog.ts: node infrastructure, not a container,
+ * which outlives its agent and exits once the data dir is removed).
  */
 export function processesOf(dir: string, marker?: string, opts: { ignore?: RegExp } = {}): HostProcess[] {
   const under = (p: string | undefined): boolean => p !== undefined && (p === dir || p.startsWith(dir + '/'));
@@ -133,7 +135,7 @@ export function processesOf(dir: string, marker?: string, opts: { ignore?: RegEx
     const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
     const cwd = safe(() => readlinkSync(`/proc/${pid}/cwd`));
     let why = '';
-    if (opts.ignore?.test(cmdline)) why = 'ignored';
+    if (opts.ignore?.test(cmdline) || /\/fence-watchdog\/watchdog-[0-9a-f]+\.sh /.test(cmdline)) why = 'ignored';
     else if (cmdline.includes(dir)) why = 'cmdline';
     else if (marker && cmdline.includes(marker)) why = 'marker';
     else if (under(cwd)) why = `cwd ${cwd}`;

@@ -71,6 +71,9 @@ export const SHIM = [
   'd=$1 out=$2 err=$3 in=$4 hold=$5',
   'shift 6',
   'trap : TERM INT HUP QUIT',
+  // "<pgid> <start time>" for the fence watchdog, before the program runs (fence-watchdog.ts).
+  'kennel_pg() { shift 19; echo "$$ $1" >"$d/pgid"; }',
+  '{ read -r s </proc/$$/stat && kennel_pg ${s##*")"}; } 2>/dev/null || :',
   'exec 3<>"$out" 4<>"$err" || exit 125',
   'if [ "$hold" = 1 ]; then exec 5<>"$in" || exit 125; fi',
   '"$@" <"$in" >"$out" 2>"$err" 3>&- 4>&- 5>&-',

@@ -12,6 +12,9 @@
 //   ips/<127.a.b.c>            pod IP registry (process-ips.ts)
 //   images.json                recorded images
 //   runtime.lock               pid of the agent using this state dir
+//   fence/<id>                 → containers/<id> of a fenceable pod's container (sandbox label
+//                              kennel.dev/fence): the shim writes <dir>/pgid ("<pgid> <start
+//                              time>") before the program runs; the fence watchdog kills these
 //
 // A container is started through a small /bin/sh shim, detached from the agent (its own
 // session and process group):
@@ -25,7 +28,7 @@
 // (64 KiB each); beyond that the program blocks on write until an agent reads again.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { ContainerOutput } from './process-log.ts';
@@ -34,6 +37,7 @@ import { DEFAULT_PATH, bootId, invalidImageName, lookPath, primaryGroup, readJso
 import { SHIM, containerEnv, errnoMessage, linkMounts, newId, removeEmptyDirs, resolvConf, sandboxStatus, status, workingDir } from './process-containers.ts';
 import type { ContainerRecord, SandboxRecord } from './process-containers.ts';
 import { ProcessRuntimeBase, type ProcessRuntimeOptions } from './process-store.ts';
+import { LABEL_FENCE } from '../fence-watchdog.ts';
 import { RuntimeError } from './types.ts';
 import type { AuthConfig, ContainerConfig, ContainerStatus, ExecOptions, ExecSyncResult, ImageRef } from './types.ts';
 import type { PodSandboxConfig, Runtime, SandboxStatus, StreamSession } from './types.ts';
@@ -212,9 +216,14 @@ export class ProcessRuntime extends ProcessRuntimeBase implements Runtime {
         for (const p of [dir, root, ...fifos]) chownSync(p, rec.uid, rec.gid ?? 0);
       }
       writeJsonAtomic(join(dir, 'container.json'), rec);
+      if (sandboxConfig.labels[LABEL_FENCE] === 'true' || sb.config.labels[LABEL_FENCE] === 'true') {
+        mkdirSync(join(this.stateDir, 'fence'), { recursive: true });
+        symlinkSync(dir, this.fenceLink(id));
+      }
       this.containers.set(id, { rec, exitWaiters: new Set() });
       return id;
     } catch (err) {
+      rmSync(this.fenceLink(id), { force: true });
       rmSync(dir, { recursive: true, force: true });
       if (err instanceof RuntimeError) throw err;
       throw new RuntimeError('CreateContainerError', `failed to create the container: ${errnoMessage(err)}`);
@@ -322,6 +331,7 @@ export class ProcessRuntime extends ProcessRuntimeBase implements Runtime {
     c.stdin?.destroy();
     c.child?.removeAllListeners('exit');
     this.containers.delete(id);
+    rmSync(this.fenceLink(id), { force: true });
     rmSync(this.containerDir(id), { recursive: true, force: true });
     // The log stays until the sandbox goes (as the kubelet keeps it for `logs --previous`).
     const sb = this.sandboxes.get(c.rec.sandboxId);
@@ -445,6 +455,11 @@ export class ProcessRuntime extends ProcessRuntimeBase implements Runtime {
   async reopenContainerLog(id: string): Promise<void> {
     const c = this.running(id);
     c.output?.reopen();
+  }
+
+  /** The fence watchdog's link to a fenceable container's directory. */
+  private fenceLink(id: string): string {
+    return join(this.stateDir, 'fence', id);
   }
 
   // -- for tests and diagnostics

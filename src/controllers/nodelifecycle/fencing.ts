@@ -16,7 +16,7 @@
 // Every party measures durations only, on its own monotonic clock (not the wall clock, which NTP
 // may step). ρ bounds how far any clock's RATE differs from real time (quartz with NTP slewing:
 // ≤ 500 ppm; we assume ρ ≤ 0.001). L is the lease duration the agent writes into its Lease
-// (spec.leaseDurationSeconds, 40 s) and M the fence margin (20 s by default).
+// (spec.leaseDurationSeconds, 40 s) and M the fence margin (10 s by default).
 //
 //   agent:  S = the instant the agent SENT the last lease renewal that succeeded. By S + L on its
 //           clock every fenceable container of the node is dead (killed, not merely signalled),
@@ -29,8 +29,8 @@
 //
 //   safe ⇔ s + L(1 + ρ) + K ≤ s + (L + M)(1 − ρ) ⇔ K ≤ M − ρ(2L + M)
 //
-// where K is how late the agent may be in killing its containers. With L = 40 s, M = 20 s and
-// ρ = 0.001: K ≤ 19.9 s (maxAgentLatenessMs). The replacement pod starts later still (create,
+// where K is how late the agent may be in killing its containers. With L = 40 s, M = 10 s and
+// ρ = 0.001: K ≤ 9.9 s (maxAgentLatenessMs). The replacement pod starts later still (create,
 // schedule, pull, start).
 //
 // The agent (src/agent/fencing.ts) starts fencing at S + L − lead (lead = L/8, at most 5 s) and
@@ -41,13 +41,22 @@
 // harm: the agent fences earlier than needed), but an agent counting from the RESPONSE could
 // fence after the server has already replaced its pods.
 //
-// The server acts only on pods that are (1) bound to a node whose Ready is Unknown, (2)
-// controlled by an apps/v1 StatefulSet (isFenceablePod), (3) Terminating — evicted by the
-// unreachable:NoExecute taint once their toleration ran out (300 s by default), or deleted by a
-// user — and (4) past the node's fence time. A pod that tolerates the taint for ever is never
-// evicted, hence never replaced. Since deletionTimestamp can never be unset, and the agent never
-// restarts a fenced pod before it has renewed its lease and then read the pod afresh (finding it
-// Terminating or gone), a returning agent cannot race the force-delete.
+// An agent that is dead (crashed, SIGKILLed, hung, stopped) fences nothing itself: its fence
+// watchdog (src/agent/fence-watchdog.ts), a separate process that outlives it, kills the node's
+// fenceable containers by the same deadline. The agent says so on its Node: annotation
+// kennel.dev/fencing = watchdog (agent: a simulated runtime, where no container outlives the
+// agent). On a node without it (an agent without fencing, another kubelet) nothing is replaced:
+// the pods wait for their node, as in Kubernetes.
+//
+// The server acts only on pods that are (0) on a node annotated kennel.dev/fencing (watchdog or
+// agent; the out-of-service taint below needs none), (1) bound to a node whose Ready is Unknown,
+// (2) controlled by an apps/v1 StatefulSet (isFenceablePod), (3) Terminating, or not tolerating the
+// unreachable taint for ever — the default 300 s toleration does not hold the pod: its agent has
+// stopped it, so waiting for the eviction would only keep the identity down (the issue's "runs
+// elsewhere within a minute") — and (4) past the node's fence time. A pod that tolerates the
+// taint for ever (no tolerationSeconds) is replaced only once deleted. The agent never restarts a
+// fenced pod before it has renewed its lease and then read the pod afresh (finding it
+// Terminating or gone), so a returning agent cannot race the force-delete.
 //
 // Per set, the annotation `kennel.dev/on-node-loss` says what happens to a claim whose volume
 // can live only on the lost node (a local PersistentVolume whose node affinity no Ready node
@@ -74,7 +83,7 @@ import { TAINT_OUT_OF_SERVICE, readyStatusOf, taintsOf, type ConditionStatus } f
 export const ANNOTATION_ON_NODE_LOSS = 'kennel.dev/on-node-loss';
 export type OnNodeLoss = 'wait' | 'recreate-volume';
 export const ON_NODE_LOSS_VALUES: readonly OnNodeLoss[] = ['wait', 'recreate-volume'];
-export const DEFAULT_FENCE_MARGIN_MS = 20_000;
+export const DEFAULT_FENCE_MARGIN_MS = 10_000;
 /** ρ: how far any clock's rate may differ from real time (NTP-disciplined quartz: ≤ 500 ppm). */
 export const CLOCK_RATE_BOUND = 0.001;
 
@@ -86,6 +95,18 @@ export function maxAgentLatenessMs(leaseDurationSeconds: number, marginMs: numbe
   return marginMs - rho * (2 * leaseDurationSeconds * 1000 + marginMs);
 }
 
+/** Node annotation, set by the node's agent: how its fenceable containers die by the deadline. */
+export const ANNOTATION_FENCING = 'kennel.dev/fencing';
+/** watchdog: the agent and its fence watchdog (which outlives it); agent: the agent alone, for a
+ *  runtime whose containers cannot outlive it (simulated). */
+export type FencingMode = 'watchdog' | 'agent';
+
+/** Whether the node's StatefulSet pods may be replaced once its lease + margin has passed. */
+export function isFencingNode(node: KubeObject): boolean {
+  const v = node.metadata.annotations?.[ANNOTATION_FENCING];
+  return v === 'watchdog' || v === 'agent';
+}
+
 export const REASON_NODE_LOST = 'NodeLost';
 export const REASON_VOLUME_RECREATED = 'VolumeRecreated';
 export const REASON_WAITING_FOR_NODE = 'WaitingForNode';
@@ -95,6 +116,15 @@ export const REASON_INVALID_ON_NODE_LOSS = 'InvalidOnNodeLoss';
  * Whether a pod is one the server may force-delete after its node's fence time — so the agent
  * must stop it when its own lease would have expired: a pod controlled by an apps StatefulSet.
  */
+/** Whether the pod tolerates node.kubernetes.io/unreachable:NoExecute with no time limit. */
+export function toleratesUnreachableForever(pod: Pod): boolean {
+  return (pod.spec?.tolerations ?? []).some((t) => {
+    const keyMatches = t.operator === 'Exists' && !t.key ? true : t.key === 'node.kubernetes.io/unreachable';
+    const effectMatches = !t.effect || t.effect === 'NoExecute';
+    return keyMatches && effectMatches && (t.tolerationSeconds === undefined || t.tolerationSeconds === null);
+  });
+}
+
 export function isFenceablePod(pod: KubeObject): boolean {
   const ref = pod.metadata.ownerReferences?.find((r) => r.controller === true);
   return !!ref && ref.kind === 'StatefulSet' && (ref.apiVersion === 'apps/v1' || ref.apiVersion.startsWith('apps/'));
@@ -206,15 +236,17 @@ export interface FenceDecision {
 export function decideFencedDeletions(input: FenceInput): FenceDecision {
   const { node } = input;
   const outOfService = input.ready !== 'True' && taintsOf(node).some((t) => t.key === TAINT_OUT_OF_SERVICE);
-  const fenceAt = input.ready === 'Unknown' ? serverFenceTime(input.health, input.marginMs, input.defaultLeaseDurationSeconds) : undefined;
+  const fenceAt = input.ready === 'Unknown' && isFencingNode(node) ? serverFenceTime(input.health, input.marginMs, input.defaultLeaseDurationSeconds) : undefined;
   const fenced = fenceAt !== undefined && input.now >= fenceAt;
   const deletions: FencedDeletion[] = [];
   let waiting = false;
   for (const pod of input.pods) {
-    if (!pod.metadata.deletionTimestamp || pod.spec?.nodeName !== node.metadata.name) continue;
+    if (pod.spec?.nodeName !== node.metadata.name) continue;
     const fenceable = isFenceablePod(pod);
+    const terminating = !!pod.metadata.deletionTimestamp;
+    if (!terminating && !(fenceable && !toleratesUnreachableForever(pod))) continue;
     let why: FencedDeletion['why'];
-    if (outOfService) why = 'out-of-service';
+    if (outOfService && terminating) why = 'out-of-service';
     else if (fenceable && fenced) why = 'lease';
     else {
       if (fenceable && fenceAt !== undefined) waiting = true;
