@@ -2,7 +2,10 @@
 // the pure decision in schedule.ts.
 //
 // - Informers: pods that are not terminal (bound ones feed the node cache, unbound ones with our
-//   schedulerName feed the queue), nodes, and the claims/volumes/classes pods use.
+//   schedulerName feed the queue), nodes, and the claims/volumes/classes pods use — its own, or
+//   those of a factory shared with the rest of the process (opts.informers: then the pod
+//   informer is the unfiltered one and finished pods are skipped here), so that a process
+//   running the controllers too decodes each pod event once instead of once per component.
 // - One pod at a time: decide against the cache, *assume* the pod onto the node at once (so
 //   the next decision already counts it), then bind it through pods/binding in the background
 //   (up to maxInflightBinds at once). A failed binding forgets the assumption and retries later.
@@ -15,7 +18,7 @@
 //   on the others).
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Informer, waitForCacheSync } from '../client/informer.ts';
+import { Informer, waitForCacheSync, type InformerFactory } from '../client/informer.ts';
 import { LeaderElector } from '../client/leaderelection.ts';
 import { isApiStatusError, isNotFound, objectKey, type KubeClient, type ResourceRef } from '../client/rest.ts';
 import { realClock, type Clock } from '../client/clock.ts';
@@ -71,6 +74,13 @@ export interface SchedulerOptions {
   events?: Partial<Pick<EventRecorderOptions, 'concurrency' | 'maxPending' | 'burst' | 'refillMs'>>;
   /** Schedule only while holding this Lease (coordination.k8s.io, default name kube-scheduler in kube-system). */
   leaderElection?: { identity: string; name?: string; namespace?: string };
+  /**
+   * Take the informers from this factory (shared with other components of the process, e.g.
+   * the controller manager's) instead of making its own: every pod event is then decoded once
+   * for all of them. Its pod informer is the unfiltered one (terminal pods are ignored here).
+   * The scheduler starts them if need be and never stops them.
+   */
+  informers?: InformerFactory;
 }
 
 export interface SchedulerStats {
@@ -138,6 +148,9 @@ class SchedulerImpl implements Scheduler {
   private drainScheduled = false;
   private inflightBinds = 0;
   private readonly writes = new Set<Promise<void>>();
+  /** The informers are the factory's: stop() leaves them running. */
+  private readonly sharedInformers: boolean;
+  private readonly unregister: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private counters = { bound: 0, unschedulable: 0, bindErrors: 0 };
 
@@ -160,12 +173,22 @@ class SchedulerImpl implements Scheduler {
     const instance = opts.instance ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
     // As many event writes as bindings in flight, so Scheduled events keep pace with a burst.
     this.events = new EventRecorder({ concurrency: this.maxInflight, ...opts.events, client: this.client, component: this.schedulerName, instance, logger: this.log, now: () => clock.now() });
-    const informerOpts = { clock, logger: this.log };
-    this.pods = new Informer<Pod>(this.client, PODS, { ...informerOpts, fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' });
-    this.nodes = new Informer<Node>(this.client, NODES, informerOpts);
-    this.pvcs = new Informer<PersistentVolumeClaim>(this.client, PVCS, informerOpts);
-    this.pvs = new Informer<PersistentVolume>(this.client, PVS, informerOpts);
-    this.classes = new Informer<StorageClass>(this.client, STORAGE_CLASSES, informerOpts);
+    const shared = opts.informers;
+    this.sharedInformers = shared !== undefined;
+    if (shared) {
+      this.pods = shared.informer<Pod>(PODS);
+      this.nodes = shared.informer<Node>(NODES);
+      this.pvcs = shared.informer<PersistentVolumeClaim>(PVCS);
+      this.pvs = shared.informer<PersistentVolume>(PVS);
+      this.classes = shared.informer<StorageClass>(STORAGE_CLASSES);
+    } else {
+      const informerOpts = { clock, logger: this.log };
+      this.pods = new Informer<Pod>(this.client, PODS, { ...informerOpts, fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' });
+      this.nodes = new Informer<Node>(this.client, NODES, informerOpts);
+      this.pvcs = new Informer<PersistentVolumeClaim>(this.client, PVCS, informerOpts);
+      this.pvs = new Informer<PersistentVolume>(this.client, PVS, informerOpts);
+      this.classes = new Informer<StorageClass>(this.client, STORAGE_CLASSES, informerOpts);
+    }
     this.wire();
     if (opts.leaderElection) {
       const le = opts.leaderElection;
@@ -202,7 +225,8 @@ class SchedulerImpl implements Scheduler {
     this.stopped = true;
     this.active = false;
     await this.elector?.stop();
-    await Promise.all(this.informers().map((i) => i.stop()));
+    for (const u of this.unregister.splice(0)) u();
+    if (!this.sharedInformers) await Promise.all(this.informers().map((i) => i.stop()));
     this.queue.close();
     while (this.writes.size > 0) await Promise.all([...this.writes]);
     await this.events.close();
@@ -225,35 +249,43 @@ class SchedulerImpl implements Scheduler {
   }
 
   private wire(): void {
-    this.pods.addEventHandler({
-      onAdd: (pod) => this.podSeen(pod),
-      onUpdate: (old, pod) => {
-        if (old.metadata.uid !== pod.metadata.uid) {
-          this.podGone(old);
-          this.podSeen(pod);
-          return;
-        }
-        this.podSeen(pod, old);
-      },
-      onDelete: (pod) => this.podGone(pod),
-    });
-    this.nodes.addEventHandler({
-      onAdd: (node) => {
-        this.cache.setNode(node);
-        this.queue.moveUnschedulable();
-      },
-      onUpdate: (old, node) => {
-        this.cache.setNode(node);
-        if (nodeSchedulingPropsChanged(old, node)) this.queue.moveUnschedulable();
-      },
-      onDelete: (node) => this.cache.removeNode(node.metadata.name ?? ''),
-    });
+    this.unregister.push(
+      ...this.wirePods(),
+      this.nodes.addEventHandler({
+        onAdd: (node) => {
+          this.cache.setNode(node);
+          this.queue.moveUnschedulable();
+        },
+        onUpdate: (old, node) => {
+          this.cache.setNode(node);
+          if (nodeSchedulingPropsChanged(old, node)) this.queue.moveUnschedulable();
+        },
+        onDelete: (node) => this.cache.removeNode(node.metadata.name ?? ''),
+      }),
+    );
     const volumeChanged = (): void => {
       this.queue.moveUnschedulable(VOLUME_PLUGINS);
     };
     for (const inf of [this.pvcs, this.pvs, this.classes] as Informer<PersistentVolumeClaim | PersistentVolume | StorageClass>[]) {
-      inf.addEventHandler({ onAdd: volumeChanged, onUpdate: volumeChanged });
+      this.unregister.push(inf.addEventHandler({ onAdd: volumeChanged, onUpdate: volumeChanged }));
     }
+  }
+
+  private wirePods(): (() => void)[] {
+    return [
+      this.pods.addEventHandler({
+        onAdd: (pod) => this.podSeen(pod),
+        onUpdate: (old, pod) => {
+          if (old.metadata.uid !== pod.metadata.uid) {
+            this.podGone(old);
+            this.podSeen(pod);
+            return;
+          }
+          this.podSeen(pod, old);
+        },
+        onDelete: (pod) => this.podGone(pod),
+      }),
+    ];
   }
 
   private responsible(pod: Pod): boolean {

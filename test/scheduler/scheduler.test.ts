@@ -8,6 +8,7 @@ import { startTestServer, type TestServer } from '../support/apiserver.ts';
 import { KubeClient, type ResourceRef } from '../../src/client/rest.ts';
 import type { KubeObject } from '../../src/registry/types.ts';
 import { startScheduler, type Scheduler } from '../../src/scheduler/scheduler.ts';
+import { InformerFactory } from '../../src/client/informer.ts';
 import type { Node, Pod, Taint, Toleration } from '../../src/scheduler/types.ts';
 
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', namespaced: true, kind: 'Pod' };
@@ -264,5 +265,55 @@ describe('scheduler: against the API server', () => {
     const st = sched.stats();
     assert.ok(st.bound >= n + 12, `bound ${st.bound}`);
     assert.equal(st.bindsInFlight, 0);
+  });
+});
+
+describe('scheduler: on a shared informer factory', () => {
+  let s: TestServer;
+  let client: KubeClient;
+  let factory: InformerFactory;
+
+  before(async () => {
+    s = await startTestServer();
+    client = new KubeClient({ server: s.url, ca: s.ca, token: s.token });
+    factory = new InformerFactory(client);
+  });
+
+  after(async () => {
+    await factory?.stop();
+    client?.close();
+    await s?.stop();
+  });
+
+  it('uses the factory\'s (unfiltered) pod informer, ignores finished pods, and leaves the informers running when stopped', async () => {
+    const node = nodeObj('only', '1');
+    const created = await client.create<Node>(NODES, node);
+    if (!created.status?.allocatable) await client.updateStatus<Node>(NODES, { ...created, status: node.status });
+    // A finished pod on the node: its cpu request no longer counts.
+    const finished = podObj('done', { cpu: '1' });
+    finished.spec!.nodeName = 'only';
+    const done = await client.create<Pod>(PODS, finished);
+    await client.updateStatus<Pod>(PODS, { ...done, status: { ...done.status, phase: 'Succeeded' } });
+    factory.start();
+    const sched = await startScheduler({ client, informers: factory, initialBackoffMs: 50, maxBackoffMs: 200, instance: 'shared' });
+    try {
+      // The factory's pod informer sees every pod, the finished one included.
+      assert.ok(factory.informer<Pod>(PODS).get('default', 'done'));
+      await client.create(PODS, podObj('fits', { cpu: '1' }));
+      await waitFor('fits to be bound', async () => (await client.get<Pod>(PODS, 'default', 'fits')).spec?.nodeName || undefined);
+      // The node is full now: the next pod waits.
+      await client.create(PODS, podObj('waits', { cpu: '500m' }));
+      await waitFor('waits to be unschedulable', async () => (await client.get<Pod>(PODS, 'default', 'waits')).status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False'));
+      // Finishing the bound pod frees the node (an update, not a delete, in an unfiltered informer).
+      const fits = await client.get<Pod>(PODS, 'default', 'fits');
+      await client.updateStatus<Pod>(PODS, { ...fits, status: { ...fits.status, phase: 'Failed' } });
+      await waitFor('waits to be bound', async () => (await client.get<Pod>(PODS, 'default', 'waits')).spec?.nodeName || undefined);
+    } finally {
+      await sched.stop();
+    }
+    // Stopping the scheduler stopped none of the shared informers.
+    await client.create(PODS, podObj('after-stop'));
+    await waitFor('the shared pod informer to see a new pod', async () => factory.informer<Pod>(PODS).get('default', 'after-stop'));
+    assert.equal(await client.get<Pod>(PODS, 'default', 'after-stop').then((p) => p.spec?.nodeName), undefined);
   });
 });

@@ -83,8 +83,10 @@ export function wantedClaimOwners(set: KubeObject, ordinal: number): { set: bool
  * reference to the pod only when the pod is given and exists, i.e. has a uid).
  */
 export function newClaims(set: KubeObject, ordinal: number, pod?: KubeObject): KubeObject[] {
+  const templates = claimTemplatesOf(set);
+  if (templates.length === 0) return [];
   const owners = wantedClaimOwners(set, ordinal);
-  return claimTemplatesOf(set).map((t) => {
+  return templates.map((t) => {
     const claim = newClaim(set, t, ordinal);
     const refs: OwnerReference[] = [];
     if (owners.pod && pod?.metadata.uid) refs.push(podControllerRef(pod));

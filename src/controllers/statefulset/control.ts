@@ -180,6 +180,7 @@ export function computeActions(input: ControlInput): ControlResult {
   const { current, update } = selection;
   const updateName = update.metadata.name ?? '';
 
+  const claimTemplates = claimTemplatesOf(set);
   const claims = new Map<string, KubeObject>();
   for (const c of input.claims) if (inNamespace(c) && c.metadata.name) claims.set(c.metadata.name, c);
 
@@ -228,7 +229,7 @@ export function computeActions(input: ControlInput): ControlResult {
 
   /** Owner references of the pod's existing claims per the retention policy. */
   const fixRetention = (pod: KubeObject, ordinal: number) => {
-    for (const t of claimTemplatesOf(set)) {
+    for (const t of claimTemplates) {
       const claim = claims.get(claimName(set, claimTemplateName(t), ordinal));
       if (!claim || isClaimOwnerUpToDate(claim, set, pod)) continue;
       const refs = claimOwnerRefsFor(claim, set, pod);
@@ -263,7 +264,7 @@ export function computeActions(input: ControlInput): ControlResult {
   // ordinals to what their template now asks for.
   if (!deleting) {
     for (const slot of replicas) {
-      for (const t of claimTemplatesOf(set)) {
+      for (const t of claimTemplates) {
         const claim = claims.get(claimName(set, claimTemplateName(t), slot.ordinal));
         const resized = claim && resizedClaim(claim, t);
         if (claim && resized) updateClaim(claim, slot.ordinal, 'resize', (c) => (c.spec = resized.spec));
@@ -289,7 +290,7 @@ export function computeActions(input: ControlInput): ControlResult {
 
     if (!pod) {
       const stub: KubeObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: slot.name, namespace: ns } };
-      for (const t of claimTemplatesOf(set)) {
+      for (const t of claimTemplates) {
         const claim = claims.get(claimName(set, claimTemplateName(t), slot.ordinal));
         if (claim && claimIsStale(set, claim, stub)) {
           return `waiting for claim ${claim.metadata.name} of an earlier Pod ${slot.name} to be deleted`;

@@ -3,15 +3,26 @@
 import type { KubeObject } from '../../registry/types.ts';
 import { setName } from './set.ts';
 
-const ORDINAL_RE = /^(.*)-([0-9]+)$/;
 const INT32_MAX = 2 ** 31 - 1;
+/** What /^(.*)-([0-9]+)$/ would not let `.` match in the parent part. */
+const LINE_TERMINATORS = /[\n\r\u2028\u2029]/;
 
-/** The parent set name and ordinal encoded in a pod name; ordinal -1 when there is none. */
+/**
+ * The parent set name and ordinal encoded in a pod name (`<parent>-<digits>`, split at the last
+ * dash); ordinal -1 when there is none. Scanned by hand, not with a regular expression: a round
+ * of the control loop asks this several times for every pod of the set.
+ */
 export function parseOrdinal(name: string): { parent: string; ordinal: number } {
-  const m = ORDINAL_RE.exec(name);
-  if (!m) return { parent: '', ordinal: -1 };
-  const n = Number(m[2]);
-  return { parent: m[1], ordinal: Number.isSafeInteger(n) && n <= INT32_MAX ? n : -1 };
+  const dash = name.lastIndexOf('-');
+  if (dash < 0 || dash === name.length - 1) return { parent: '', ordinal: -1 };
+  for (let i = dash + 1; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 48 || c > 57) return { parent: '', ordinal: -1 };
+  }
+  const parent = name.slice(0, dash);
+  if (LINE_TERMINATORS.test(parent)) return { parent: '', ordinal: -1 };
+  const n = Number(name.slice(dash + 1));
+  return { parent, ordinal: Number.isSafeInteger(n) && n <= INT32_MAX ? n : -1 };
 }
 
 /** The ordinal of a pod (from its name), -1 when it has none. */

@@ -142,6 +142,7 @@ export function isUnavailable(pod: KubeObject, minReadySeconds: number, now: Dat
  *  (a template volume named like a claim template is replaced; updateStorage). */
 export function storageVolumes(set: KubeObject, ordinal: number, volumes: unknown[]): unknown[] {
   const templates = claimTemplatesOf(set);
+  if (templates.length === 0) return [...volumes];
   const names = new Set(templates.map(claimTemplateName));
   const out: unknown[] = templates.map((t) => ({
     name: claimTemplateName(t),
@@ -161,6 +162,7 @@ export function storageVolumes(set: KubeObject, ordinal: number, volumes: unknow
  * reference to the set and the claim volumes.
  */
 export function newStatefulSetPod(set: KubeObject, revision: KubeObject, ordinal: number): KubeObject {
+  // A fresh copy either way: its spec becomes the pod's without another copy.
   const template = templateFromRevision(revision) ?? clone(asRecord(asRecord(set.spec).template));
   const tmeta = asRecord(template.metadata);
   const name = podName(set, ordinal);
@@ -179,7 +181,7 @@ export function newStatefulSetPod(set: KubeObject, revision: KubeObject, ordinal
   }
   if (Array.isArray(tmeta.finalizers) && tmeta.finalizers.length > 0) metadata.finalizers = [...(tmeta.finalizers as string[])];
   metadata.ownerReferences = [setControllerRef(set)];
-  const spec: Obj = clone(asRecord(template.spec));
+  const spec: Obj = isRecord(template.spec) ? template.spec : {};
   spec.hostname = name;
   const service = serviceNameOf(set);
   if (service) spec.subdomain = service;
@@ -220,9 +222,11 @@ export function identityMatches(set: KubeObject, pod: KubeObject): boolean {
 export function storageMatches(set: KubeObject, pod: KubeObject): boolean {
   const ordinal = ordinalOf(pod);
   if (ordinal < 0) return false;
+  const templates = claimTemplatesOf(set);
+  if (templates.length === 0) return true;
   const volumes = new Map<string, Obj>();
   for (const v of asArray(asRecord(pod.spec).volumes)) if (isRecord(v) && typeof v.name === 'string') volumes.set(v.name, v);
-  for (const t of claimTemplatesOf(set)) {
+  for (const t of templates) {
     const v = volumes.get(claimTemplateName(t));
     if (!v || asRecord(v.persistentVolumeClaim).claimName !== claimName(set, claimTemplateName(t), ordinal)) return false;
   }
