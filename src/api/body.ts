@@ -31,7 +31,7 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
       chunks.push(c);
     });
     req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks));
+      if (!failed) resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
     });
     req.on('error', (e) => {
       if (!failed) reject(errors.badRequest(`error reading request body: ${e.message}`));
@@ -97,8 +97,12 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 export function parseText(buf: Buffer, type: 'json' | 'yaml'): unknown {
-  const text = buf.toString('utf8');
-  if (nestingDepth(text) > MAX_NESTING) throw errors.badRequest(`the request body is nested more than ${MAX_NESTING} levels deep`);
+  return parseString(buf.toString('utf8'), type);
+}
+
+function parseString(text: string, type: 'json' | 'yaml'): unknown {
+  // Every level opens with a character of its own: shorter text cannot nest too deep.
+  if (text.length > MAX_NESTING && nestingDepth(text) > MAX_NESTING) throw errors.badRequest(`the request body is nested more than ${MAX_NESTING} levels deep`);
   if (type === 'json') {
     try {
       return JSON.parse(text);
@@ -143,8 +147,10 @@ export function decodeObjectBody(buf: Buffer, contentType: string | undefined, d
   const type = mediaTypeOf(contentType);
   let value: unknown;
   let found: StrictResult = { errors: [], warnings: [] };
+  let text = '';
   if (type === 'json' || type === 'yaml') {
-    value = parseText(buf, type);
+    text = buf.toString('utf8');
+    value = parseString(text, type);
   } else if (type === 'protobuf') {
     try {
       value = decodeKubernetesProtobuf(buf);
@@ -161,8 +167,8 @@ export function decodeObjectBody(buf: Buffer, contentType: string | undefined, d
   }
   const obj = value as KubeObject;
   if (mode !== 'Ignore') {
-    if (type === 'json') found = checkJsonBody(buf.toString('utf8'), def.modelName);
-    else if (type === 'yaml') found = checkYamlBody(buf.toString('utf8'), obj, def.modelName);
+    if (type === 'json') found = checkJsonBody(text, def.modelName);
+    else if (type === 'yaml') found = checkYamlBody(text, obj, def.modelName);
   }
   if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
   if (typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) throw errors.badRequest('metadata must be an object');

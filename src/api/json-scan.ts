@@ -9,14 +9,234 @@ export class JsonScanError extends SyntaxError {}
 interface Frame {
   kind: 'obj' | 'arr';
   cursor: Cursor;
-  path: string;
+  /** The key of this container in its parent object (null in an array, or at the top). */
+  key: string | null;
   first: boolean;
   index: number;
-  seen: Set<string> | null;
+  /** Keys seen so far when checking (a Set once the object grows large). */
+  seen: string[] | Set<string> | null;
 }
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
+}
+
+/** Cursors of objects of a model below the top level, shared (they are never modified). */
+const modelCursors = new Map<string, Cursor>();
+
+function objectCursor(ref: TypeRef | 'skip', top: boolean): Cursor {
+  if (!top && ref !== 'skip' && ref.t === 'model') {
+    let c = modelCursors.get(ref.name);
+    if (c === undefined) {
+      c = containerCursor(ref, false, 'object');
+      modelCursors.set(ref.name, c);
+    }
+    return c;
+  }
+  return containerCursor(ref, top, 'object');
+}
+
+const SKIP: Cursor = { c: 'skip' };
+/** Keys an object collects in an array (linear search) before switching to a Set. */
+const SMALL_OBJECT = 16;
+
+/**
+ * One pass over JSON text: a small state machine with the schema cursor of every open
+ * container on a stack. Paths are built only when an error is reported.
+ */
+class Scanner {
+  private pos = 0;
+  private readonly n: number;
+  private readonly stack: Frame[] = [];
+
+  constructor(
+    private readonly text: string,
+    private readonly sink: ErrorSink,
+  ) {
+    this.n = text.length;
+  }
+
+  run(modelName: string | undefined): void {
+    const stack = this.stack;
+    const text = this.text;
+    this.valueStart(modelName ? { t: 'model', name: modelName } : ANY, null, true);
+    while (stack.length) {
+      const f = stack[stack.length - 1];
+      this.ws();
+      const c = text.charCodeAt(this.pos);
+      if (c === (f.kind === 'obj' ? 0x7d : 0x5d)) {
+        this.pos++;
+        stack.pop();
+        continue;
+      }
+      if (!f.first) {
+        if (c !== 0x2c) this.fail(`expected , or ${f.kind === 'obj' ? '}' : ']'}`);
+        this.pos++;
+        this.ws();
+      }
+      f.first = false;
+      if (f.kind === 'arr') {
+        f.index++;
+        const cur = f.cursor;
+        this.valueStart(cur.c === 'array' ? cur.of : cur.c === 'free' ? ANY : 'skip', null, false);
+        continue;
+      }
+      const checking = f.seen !== null;
+      const key = this.readString(checking);
+      this.ws();
+      if (text.charCodeAt(this.pos) !== 0x3a) this.fail('expected :');
+      this.pos++;
+      if (!checking) {
+        this.valueStart('skip', key, false);
+        continue;
+      }
+      const t = keyType(f.cursor, key);
+      if (t === null) {
+        this.sink.add('unknown', childPath(this.path(), key));
+        this.valueStart('skip', key, false);
+        continue;
+      }
+      if (this.seenBefore(f, key)) this.sink.add('duplicate', childPath(this.path(), key));
+      this.valueStart(t, key, false);
+    }
+    this.ws();
+    if (this.pos < this.n) this.fail('trailing characters');
+  }
+
+  /** Records `key` in the object's seen keys; true when it was there already. */
+  private seenBefore(f: Frame, key: string): boolean {
+    const seen = f.seen!;
+    if (Array.isArray(seen)) {
+      if (seen.includes(key)) return true;
+      seen.push(key);
+      if (seen.length > SMALL_OBJECT) f.seen = new Set(seen);
+      return false;
+    }
+    if (seen.has(key)) return true;
+    seen.add(key);
+    return false;
+  }
+
+  /** The path of the innermost open container, as Kubernetes prints it. */
+  private path(): string {
+    let p = '';
+    const stack = this.stack;
+    for (let i = 1; i < stack.length; i++) {
+      const parent = stack[i - 1];
+      p = parent.kind === 'arr' ? `${p}[${parent.index - 1}]` : childPath(p, stack[i].key ?? '');
+    }
+    return p;
+  }
+
+  private ws(): void {
+    const text = this.text;
+    let pos = this.pos;
+    while (pos < this.n) {
+      const c = text.charCodeAt(pos);
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) pos++;
+      else break;
+    }
+    this.pos = pos;
+  }
+
+  private fail(what: string): never {
+    throw new JsonScanError(`invalid JSON at offset ${this.pos}: ${what}`);
+  }
+
+  /** Reads a string token; returns its value only when `want` (else ''). */
+  private readString(want: boolean): string {
+    const text = this.text;
+    const n = this.n;
+    let pos = this.pos;
+    if (text.charCodeAt(pos) !== 0x22) this.fail('expected string');
+    const start = pos;
+    pos++;
+    let simple = true;
+    while (pos < n) {
+      const c = text.charCodeAt(pos);
+      if (c === 0x22) {
+        pos++;
+        this.pos = pos;
+        if (!want) return '';
+        if (simple) return text.slice(start + 1, pos - 1);
+        try {
+          return JSON.parse(text.slice(start, pos)) as string;
+        } catch {
+          return this.fail('bad string escape');
+        }
+      }
+      if (c === 0x5c) {
+        simple = false;
+        const e = text.charCodeAt(pos + 1);
+        if (e === 0x75) {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(pos + 2, pos + 6))) {
+            this.pos = pos;
+            this.fail('bad unicode escape');
+          }
+          pos += 6;
+        } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) pos += 2;
+        else {
+          this.pos = pos;
+          this.fail('bad escape');
+        }
+        continue;
+      }
+      if (c < 0x20) {
+        this.pos = pos;
+        this.fail('control character in string');
+      }
+      pos++;
+    }
+    this.pos = pos;
+    return this.fail('unterminated string');
+  }
+
+  private readWord(w: string): void {
+    if (this.text.startsWith(w, this.pos)) this.pos += w.length;
+    else this.fail('unexpected character');
+  }
+
+  private readNumber(): void {
+    const text = this.text;
+    if (text.charCodeAt(this.pos) === 0x2d) this.pos++;
+    const c0 = text.charCodeAt(this.pos);
+    if (c0 === 0x30) this.pos++;
+    else if (isDigit(c0)) while (isDigit(text.charCodeAt(this.pos))) this.pos++;
+    else this.fail('bad number');
+    if (text.charCodeAt(this.pos) === 0x2e) {
+      this.pos++;
+      if (!isDigit(text.charCodeAt(this.pos))) this.fail('bad number');
+      while (isDigit(text.charCodeAt(this.pos))) this.pos++;
+    }
+    const e = text.charCodeAt(this.pos);
+    if (e === 0x65 || e === 0x45) {
+      this.pos++;
+      const sgn = text.charCodeAt(this.pos);
+      if (sgn === 0x2b || sgn === 0x2d) this.pos++;
+      if (!isDigit(text.charCodeAt(this.pos))) this.fail('bad number');
+      while (isDigit(text.charCodeAt(this.pos))) this.pos++;
+    }
+  }
+
+  /** Starts the value at pos: containers push a frame. */
+  private valueStart(ref: TypeRef | 'skip', key: string | null, top: boolean): void {
+    this.ws();
+    const c = this.text.charCodeAt(this.pos);
+    if (c === 0x7b /* { */) {
+      this.pos++;
+      const cursor = ref === 'skip' ? SKIP : objectCursor(ref, top);
+      this.stack.push({ kind: 'obj', cursor, key, first: true, index: 0, seen: cursor.c === 'skip' ? null : [] });
+    } else if (c === 0x5b /* [ */) {
+      this.pos++;
+      this.stack.push({ kind: 'arr', cursor: containerCursor(ref, false, 'array'), key, first: true, index: 0, seen: null });
+    } else if (c === 0x22) this.readString(false);
+    else if (c === 0x74) this.readWord('true');
+    else if (c === 0x66) this.readWord('false');
+    else if (c === 0x6e) this.readWord('null');
+    else if (c === 0x2d || isDigit(c)) this.readNumber();
+    else if (this.pos >= this.n) this.fail('unexpected end of input');
+    else this.fail('unexpected character');
+  }
 }
 
 /**
@@ -25,143 +245,7 @@ function isDigit(c: number): boolean {
  * nesting depth is fine. Throws JsonScanError on malformed JSON.
  */
 export function scanJson(text: string, modelName: string | undefined, sink: ErrorSink): void {
-  let pos = 0;
-  const n = text.length;
-  const stack: Frame[] = [];
-
-  const ws = (): void => {
-    while (pos < n) {
-      const c = text.charCodeAt(pos);
-      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) pos++;
-      else break;
-    }
-  };
-  const fail = (what: string): never => {
-    throw new JsonScanError(`invalid JSON at offset ${pos}: ${what}`);
-  };
-  /** Reads a string token; returns its value only when `want` (else ''). */
-  const readString = (want: boolean): string => {
-    if (text.charCodeAt(pos) !== 0x22) fail('expected string');
-    const start = pos;
-    pos++;
-    let simple = true;
-    while (pos < n) {
-      const c = text.charCodeAt(pos);
-      if (c === 0x22) {
-        pos++;
-        if (!want) return '';
-        if (simple) return text.slice(start + 1, pos - 1);
-        try {
-          return JSON.parse(text.slice(start, pos)) as string;
-        } catch {
-          return fail('bad string escape');
-        }
-      }
-      if (c === 0x5c) {
-        simple = false;
-        const e = text.charCodeAt(pos + 1);
-        if (e === 0x75) {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(pos + 2, pos + 6))) fail('bad unicode escape');
-          pos += 6;
-        } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) pos += 2;
-        else fail('bad escape');
-        continue;
-      }
-      if (c < 0x20) fail('control character in string');
-      pos++;
-    }
-    return fail('unterminated string');
-  };
-  const readWord = (w: string): void => {
-    if (text.startsWith(w, pos)) pos += w.length;
-    else fail('unexpected character');
-  };
-  const readNumber = (): void => {
-    if (text.charCodeAt(pos) === 0x2d) pos++;
-    const c0 = text.charCodeAt(pos);
-    if (c0 === 0x30) pos++;
-    else if (isDigit(c0)) while (isDigit(text.charCodeAt(pos))) pos++;
-    else fail('bad number');
-    if (text.charCodeAt(pos) === 0x2e) {
-      pos++;
-      if (!isDigit(text.charCodeAt(pos))) fail('bad number');
-      while (isDigit(text.charCodeAt(pos))) pos++;
-    }
-    const e = text.charCodeAt(pos);
-    if (e === 0x65 || e === 0x45) {
-      pos++;
-      const sgn = text.charCodeAt(pos);
-      if (sgn === 0x2b || sgn === 0x2d) pos++;
-      if (!isDigit(text.charCodeAt(pos))) fail('bad number');
-      while (isDigit(text.charCodeAt(pos))) pos++;
-    }
-  };
-  /** Starts the value at pos: containers push a frame (their path built only then). */
-  const valueStart = (ref: TypeRef | 'skip', parent: Frame | null, key: string | null, top: boolean): void => {
-    ws();
-    const c = text.charCodeAt(pos);
-    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      pos++;
-      const path = parent === null ? '' : key === null ? `${parent.path}[${parent.index - 1}]` : childPath(parent.path, key);
-      if (c === 0x7b) {
-        const cursor = containerCursor(ref, top, 'object');
-        stack.push({ kind: 'obj', cursor, path, first: true, index: 0, seen: cursor.c === 'skip' ? null : new Set() });
-      } else {
-        stack.push({ kind: 'arr', cursor: containerCursor(ref, false, 'array'), path, first: true, index: 0, seen: null });
-      }
-    } else if (c === 0x22) readString(false);
-    else if (c === 0x74) readWord('true');
-    else if (c === 0x66) readWord('false');
-    else if (c === 0x6e) readWord('null');
-    else if (c === 0x2d || isDigit(c)) readNumber();
-    else if (pos >= n) fail('unexpected end of input');
-    else fail('unexpected character');
-  };
-
-  valueStart(modelName ? { t: 'model', name: modelName } : ANY, null, null, true);
-  while (stack.length) {
-    const f = stack[stack.length - 1];
-    ws();
-    const c = text.charCodeAt(pos);
-    if (c === (f.kind === 'obj' ? 0x7d : 0x5d)) {
-      pos++;
-      stack.pop();
-      continue;
-    }
-    if (!f.first) {
-      if (c !== 0x2c) fail(`expected , or ${f.kind === 'obj' ? '}' : ']'}`);
-      pos++;
-      ws();
-    }
-    f.first = false;
-    if (f.kind === 'arr') {
-      f.index++;
-      const cur = f.cursor;
-      valueStart(cur.c === 'array' ? cur.of : cur.c === 'free' ? ANY : 'skip', f, null, false);
-      continue;
-    }
-    const checking = f.seen !== null;
-    const key = readString(checking);
-    ws();
-    if (text.charCodeAt(pos) !== 0x3a) fail('expected :');
-    pos++;
-    if (!checking) {
-      valueStart('skip', f, key, false);
-      continue;
-    }
-    const t = keyType(f.cursor, key);
-    if (t === null) {
-      sink.add('unknown', childPath(f.path, key));
-      valueStart('skip', f, key, false);
-      continue;
-    }
-    const seen = f.seen as Set<string>;
-    if (seen.has(key)) sink.add('duplicate', childPath(f.path, key));
-    else seen.add(key);
-    valueStart(t, f, key, false);
-  }
-  ws();
-  if (pos < n) fail('trailing characters');
+  new Scanner(text, sink).run(modelName);
 }
 
 /**

@@ -130,7 +130,9 @@ export function bumpGeneration(def: ResourceDef, obj: KubeObject, old: KubeObjec
 }
 
 export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const iso = d.toISOString();
+  // YYYY-MM-DDTHH:mm:ss.sssZ → drop the milliseconds (other years have other lengths).
+  return iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Set apiVersion and kind of the def on an object (responses always carry them). */

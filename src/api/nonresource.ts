@@ -1,4 +1,4 @@
-// Non-resource endpoints: health, version, discovery (aggregated v2 and legacy), OpenAPI v3.
+// Non-resource endpoints: health, version, discovery (aggregated v2 and legacy), OpenAPI v2 and v3.
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from '../registry/index.ts';
 import type { UserInfo } from './auth.ts';
@@ -14,6 +14,7 @@ import {
   wantsAggregatedDiscovery,
 } from './discovery.ts';
 import { openapiV3DocumentForPath, openapiV3Index } from './openapi.ts';
+import { openapiV2Response } from './openapi-v2.ts';
 
 export interface NonResourceReply {
   code: number;
@@ -42,12 +43,14 @@ export async function serveNonResource(req: IncomingMessage, path: string, regis
       return { code: 200, body: apiGroupList(defs) };
     case '/api/v1':
       return { code: 200, body: apiResourceList(defs, '', 'v1') ?? {} };
-    case '/openapi/v2':
-      throw notFound();
+    case '/openapi/v2': {
+      const r = openapiV2Response(defs, req.headers.accept);
+      return { code: 200, body: r.body, contentType: r.contentType };
+    }
     case '/openapi/v3':
       return { code: 200, body: openapiV3Index(defs) };
     case '/':
-      return { code: 200, body: { paths: ['/api', '/api/v1', '/apis', '/healthz', '/livez', '/openapi/v3', '/readyz', '/version'] } };
+      return { code: 200, body: { paths: ['/api', '/api/v1', '/apis', '/healthz', '/livez', '/openapi/v2', '/openapi/v3', '/readyz', '/version'] } };
   }
   let m = path.match(/^\/apis\/([^/]+)$/);
   if (m) {

@@ -27,8 +27,64 @@ export function objectKey(def: ResourceDef, namespace: string | undefined, name:
 }
 
 export function encodeObject(obj: KubeObject): string {
-  const { resourceVersion: _rv, ...meta } = obj.metadata;
-  return JSON.stringify({ ...obj, metadata: meta });
+  return encodeWithMetaEnd(obj).text;
+}
+
+/**
+ * The stored form's JSON (metadata without resourceVersion), and the offset of the closing
+ * brace of its metadata object (-1 when there is none), where a resourceVersion can be spliced
+ * in to get the JSON of the object as answered. The same text JSON.stringify would make of
+ * `{ ...obj, metadata }`, built key by key to know where metadata ends.
+ */
+function encodeWithMetaEnd(obj: KubeObject): { text: string; metaEnd: number; metaEmpty: boolean } {
+  let text = '{';
+  let metaEnd = -1;
+  let metaEmpty = false;
+  const o = obj as unknown as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    let v = o[k];
+    if (k === 'metadata' && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const { resourceVersion: _rv, ...meta } = v as Record<string, unknown>;
+      v = meta;
+    }
+    const j = JSON.stringify(v);
+    if (j === undefined) continue;
+    if (text.length > 1) text += ',';
+    text += `${JSON.stringify(k)}:${j}`;
+    if (k === 'metadata' && j.charCodeAt(0) === 0x7b) {
+      metaEnd = text.length - 1;
+      metaEmpty = j === '{}';
+    }
+  }
+  return { text: `${text}}`, metaEnd, metaEmpty };
+}
+
+/**
+ * The JSON of objects just written, as answered (with their resourceVersion): made from the
+ * stored text rather than serializing the object again. The write paths hand the object
+ * straight to the response, which takes its entry out; a cheap check (same metadata object,
+ * kind, apiVersion and top-level keys) guards against a caller that replaced parts of it since.
+ * Nested fields must not be modified in place after a write (nothing does: objects are rebuilt,
+ * not patched in place). Writes nobody answers (internal ones) age out: at most ANSWERS_KEPT
+ * entries are kept. (A Map, not a WeakMap: V8 pays dearly for many short-lived WeakMap keys.)
+ */
+interface Answer {
+  text: string;
+  metadata: unknown;
+  apiVersion: unknown;
+  kind: unknown;
+  keys: number;
+}
+const answers = new Map<object, Answer>();
+const ANSWERS_KEPT = 1024;
+
+export function serializedAnswer(obj: object): string | undefined {
+  const a = answers.get(obj);
+  if (a === undefined) return undefined;
+  answers.delete(obj);
+  const o = obj as KubeObject;
+  if (o.metadata !== a.metadata || o.apiVersion !== a.apiVersion || o.kind !== a.kind || Object.keys(o).length !== a.keys) return undefined;
+  return a.text;
 }
 
 /** Parse a stored value (stored form) and stamp its resourceVersion. */
@@ -57,22 +113,37 @@ export class ObjectStore {
   }
 
   async create(def: ResourceDef, obj: KubeObject): Promise<StoredObject> {
-    const stored = toStored(def, obj);
-    const kv = await this.kv.create(objectKey(def, obj.metadata.namespace, obj.metadata.name ?? ''), encodeObject(stored));
-    return this.written(def, obj, kv);
+    const enc = encodeWithMetaEnd(toStored(def, obj));
+    const kv = await this.kv.create(objectKey(def, obj.metadata.namespace, obj.metadata.name ?? ''), enc.text);
+    return this.written(def, obj, kv, enc);
   }
 
   async update(def: ResourceDef, obj: KubeObject, expectedRev: number): Promise<StoredObject> {
-    const stored = toStored(def, obj);
-    const kv = await this.kv.update(objectKey(def, obj.metadata.namespace, obj.metadata.name ?? ''), encodeObject(stored), expectedRev);
-    return this.written(def, obj, kv);
+    const enc = encodeWithMetaEnd(toStored(def, obj));
+    const kv = await this.kv.update(objectKey(def, obj.metadata.namespace, obj.metadata.name ?? ''), enc.text, expectedRev);
+    return this.written(def, obj, kv, enc);
   }
 
   /** What was just written, with its new resourceVersion — without parsing it back. The caller
-   *  hands over `obj`; views of another resource are decoded so they read as a GET would. */
-  private written(def: ResourceDef, obj: KubeObject, kv: KeyValue): StoredObject {
+   *  hands over `obj`; views of another resource are decoded so they read as a GET would. The
+   *  answer's JSON is the stored text with the resourceVersion added at the end of metadata,
+   *  where the spread below puts it. */
+  private written(def: ResourceDef, obj: KubeObject, kv: KeyValue, enc: ReturnType<typeof encodeWithMetaEnd>): StoredObject {
     if (def.storedAs) return this.fromKv(def, kv);
-    obj.metadata = { ...obj.metadata, resourceVersion: String(kv.modRevision) };
+    const rv = String(kv.modRevision);
+    const hadRv = Object.hasOwn(obj.metadata, 'resourceVersion');
+    obj.metadata = { ...obj.metadata, resourceVersion: rv };
+    if (!hadRv && enc.metaEnd > 0) {
+      const { text, metaEnd } = enc;
+      if (answers.size >= ANSWERS_KEPT) answers.delete(answers.keys().next().value as object);
+      answers.set(obj, {
+        text: `${text.slice(0, metaEnd)}${enc.metaEmpty ? '' : ','}"resourceVersion":${JSON.stringify(rv)}${text.slice(metaEnd)}`,
+        metadata: obj.metadata,
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        keys: Object.keys(obj).length,
+      });
+    }
     return { obj, rev: kv.modRevision };
   }
 

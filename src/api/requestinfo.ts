@@ -22,7 +22,8 @@ const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 export function parseRequest(method: string, pathname: string, query: URLSearchParams): ResourceRequest | NonResourceRequest {
   let parts: string[];
   try {
-    parts = pathname.split('/').filter((p) => p !== '').map((p) => decodeURIComponent(p));
+    parts = pathname.split('/').filter((p) => p !== '');
+    if (pathname.includes('%')) parts = parts.map((p) => decodeURIComponent(p));
   } catch {
     throw errors.badRequest(`malformed percent-encoding in the request path ${JSON.stringify(pathname)}`);
   }

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Store } from '../store/types.ts';
 import type { Logger } from '../util/log.ts';
 import { defaultRegistry, type Registry } from '../registry/index.ts';
-import { ObjectStore } from './objectstore.ts';
+import { ObjectStore, serializedAnswer } from './objectstore.ts';
 import { WatchCache } from './watchcache.ts';
 import { ApiError, errors, toApiError } from './errors.ts';
 import { parseRequest } from './requestinfo.ts';
@@ -264,7 +264,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 }
 
 function sendReply(res: ServerResponse, code: number, body: unknown, contentType = 'application/json'): void {
-  const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  // An object a write just stored is answered from its stored JSON (objectstore.ts).
+  const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : ((body !== null && typeof body === 'object' && serializedAnswer(body)) || JSON.stringify(body));
   res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
   res.end(text);
 }

@@ -5,9 +5,22 @@ import { apiVersionOf } from '../registry/types.ts';
 
 export type Representation = 'object' | 'table' | 'partial';
 
+/** Accept headers seen recently → their representation (clients send the same few). */
+const representationCache = new Map<string, Representation>();
+
 /** Pick the representation from Accept (`application/json;as=Table;v=v1;g=meta.k8s.io, …`). */
 export function representationOf(accept: string | undefined): Representation {
-  if (!accept) return 'object';
+  if (!accept || accept === 'application/json') return 'object';
+  let r = representationCache.get(accept);
+  if (r === undefined) {
+    r = parseRepresentation(accept);
+    if (representationCache.size >= 256) representationCache.clear();
+    representationCache.set(accept, r);
+  }
+  return r;
+}
+
+function parseRepresentation(accept: string): Representation {
   for (const part of accept.split(',')) {
     const params = new Map<string, string>();
     const [type, ...rest] = part.split(';').map((s) => s.trim());

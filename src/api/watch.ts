@@ -3,7 +3,7 @@
 // and 410 Expired for a resourceVersion that has been compacted.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KubeObject, ResourceDef } from '../registry/types.ts';
-import type { WatchCache, CacheEvent } from './watchcache.ts';
+import type { WatchCache, CacheEvent, Subscription } from './watchcache.ts';
 import { listPrefix, toView } from './objectstore.ts';
 import { compileFilter, listObjects, matches } from './list.ts';
 import type { ObjectStore } from './objectstore.ts';
@@ -87,31 +87,32 @@ export async function serveWatch(
   res.flushHeaders();
   let closed = false;
   let lastRev = startRev;
+  const out = new WatchOutput(res, () => finish());
   const send = (type: string, object: unknown): void => {
     if (closed) return;
-    res.write(JSON.stringify({ type, object }) + '\n');
-    if (res.writableLength > MAX_BUFFERED) finish(); // a client too slow to keep up is dropped; it relists
+    out.writeLine(JSON.stringify({ type, object }) + '\n');
   };
   for (const obj of initial) send('ADDED', render(obj));
   if (sendInitial && bookmarks) {
     send('BOOKMARK', { kind: def.kind, apiVersion: stampTypeMeta(def, { metadata: {} }).apiVersion, metadata: { resourceVersion: String(startRev), annotations: { 'k8s.io/initial-events-end': 'true' } } });
   }
 
-  // Plain JSON of a kind stored as itself renders the same for every watch: serialize once
-  // per event and share the line.
+  // Plain JSON of a kind stored as itself renders the same for every watch: serialize (and
+  // frame as an HTTP chunk) once per event and share the bytes.
   const shareable = p.representation === 'object' && !def.storedAs;
-  const emit = (e: CacheEvent, type: string, obj: KubeObject): void => {
+  const gv = `${def.group}/${def.version}`;
+  const frameKeys: Record<string, string> = { ADDED: `ADDED|${gv}`, MODIFIED: `MODIFIED|${gv}`, DELETED: `DELETED|${gv}` };
+  const emit = (e: CacheEvent, type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject): void => {
     if (!shareable) return send(type, render(obj));
-    const key = `${type}|${def.group}/${def.version}`;
-    e.lines ??= new Map();
-    let line = e.lines.get(key);
-    if (line === undefined) {
-      line = JSON.stringify({ type, object: stampTypeMeta(def, obj) }) + '\n';
-      e.lines.set(key, line);
+    const key = frameKeys[type];
+    e.frames ??= new Map();
+    let frame = e.frames.get(key);
+    if (frame === undefined) {
+      frame = chunkFrame(JSON.stringify({ type, object: stampTypeMeta(def, obj) }) + '\n');
+      e.frames.set(key, frame);
     }
     if (closed) return;
-    res.write(line);
-    if (res.writableLength > MAX_BUFFERED) finish();
+    out.queueFrame(frame);
   };
   const onEvent = (e: CacheEvent): void => {
     lastRev = e.rev;
@@ -119,6 +120,13 @@ export async function serveWatch(
     let prev: KubeObject | undefined;
     try {
       obj = toView(def, e.obj);
+      if (filter.empty) {
+        // Every state matches: the previous one only tells a modification (with it) from an
+        // object seen for the first time (without it), as below.
+        if (e.type === 'ADDED' || e.type === 'DELETED') emit(e, e.type, obj);
+        else emit(e, e.prev ? 'MODIFIED' : 'ADDED', obj);
+        return;
+      }
       prev = e.prev ? toView(def, e.prev) : undefined;
     } catch {
       return; // an undecodable stored value (logged by the cache's owner) is skipped
@@ -137,14 +145,22 @@ export async function serveWatch(
     else if (now) emit(e, 'ADDED', obj);
     else if (before) emit(e, 'DELETED', obj);
   };
-  const sub = cache.subscribe(listPrefix(def, p.namespace), startRev, onEvent, (err) => {
-    if (err.code === 'Compacted') {
-      send('ERROR', errors.gone(`too old resource version: ${startRev} (${err.compactRevision ?? ''})`).toStatus());
-    } else {
-      send('ERROR', errors.unavailable(err.message).toStatus());
-    }
-    finish();
-  });
+  let sub: Subscription | null = null;
+  sub = cache.subscribe(
+    listPrefix(def, p.namespace),
+    startRev,
+    onEvent,
+    (err) => {
+      if (err.code === 'Compacted') {
+        send('ERROR', errors.gone(`too old resource version: ${startRev} (${err.compactRevision ?? ''})`).toStatus());
+      } else {
+        send('ERROR', errors.unavailable(err.message).toStatus());
+      }
+      finish();
+    },
+    { deferred: true, onFlush: () => out.flush() },
+  );
+  if (closed) sub.close(); // finished while replaying
   const bookmarkTimer = bookmarks
     ? setInterval(() => {
         lastRev = Math.max(lastRev, cache.revision);
@@ -155,11 +171,85 @@ export async function serveWatch(
   function finish(): void {
     if (closed) return;
     closed = true;
-    sub.close();
+    sub?.close();
     if (bookmarkTimer) clearInterval(bookmarkTimer);
     clearTimeout(timeout);
-    res.end();
+    out.end();
   }
   req.on('close', finish);
   res.on('close', finish);
+}
+
+/** One HTTP/1.1 chunk holding `text`. */
+function chunkFrame(text: string): Buffer {
+  const len = Buffer.byteLength(text);
+  const head = `${len.toString(16)}\r\n`;
+  const b = Buffer.allocUnsafe(head.length + len + 2);
+  b.write(head, 0, 'latin1');
+  b.write(text, head.length, 'utf8');
+  b.write('\r\n', head.length + len, 'latin1');
+  return b;
+}
+
+/**
+ * The body of one watch response. Live events come from the watch cache's deferred passes
+ * (after the acknowledgements of the writes that caused them went out); each pass queues this
+ * watch's chunks and flushes them as one write. An event's chunk is framed once and its bytes
+ * shared by every watch that renders it the same way; they go straight to the connection's
+ * socket, which Node's own chunked framing would otherwise copy and write as several pieces.
+ * Lines written with writeLine (initial events, bookmarks, errors, per-watch renderings) go
+ * through the response after whatever was queued, so the order on the wire is the order of the
+ * calls.
+ */
+class WatchOutput {
+  private pending: Buffer[] = [];
+  private ended = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly onOverflow: () => void,
+  ) {}
+
+  queueFrame(frame: Buffer): void {
+    if (!this.ended) this.pending.push(frame);
+  }
+
+  writeLine(line: string): void {
+    if (this.ended) return;
+    this.flush();
+    this.res.write(line);
+    this.checkBuffered();
+  }
+
+  /** Writes the queued chunks. */
+  flush(): void {
+    const frames = this.pending;
+    if (frames.length === 0) return;
+    this.pending = [];
+    if (this.ended) return;
+    const data = frames.length === 1 ? frames[0] : Buffer.concat(frames);
+    const res = this.res;
+    const sock = res.socket;
+    // Straight to the socket when the response owns it and holds nothing back itself (its
+    // buffered bytes are the socket's); otherwise through the response, unframed.
+    if (sock && res.chunkedEncoding && !sock.destroyed && res.writableLength === sock.writableLength) {
+      sock.write(data);
+    } else {
+      for (const f of frames) res.write(f.subarray(f.indexOf(10) + 1, f.length - 2));
+    }
+    this.checkBuffered();
+  }
+
+  end(): void {
+    if (this.ended) return;
+    if (this.res.writableLength <= MAX_BUFFERED) this.flush();
+    this.ended = true;
+    this.pending = [];
+    this.res.end();
+  }
+
+  /** A client too slow to keep up is dropped; it relists. */
+  private checkBuffered(): void {
+    if (this.res.writableLength > MAX_BUFFERED) this.onOverflow();
+  }
 }

@@ -15,15 +15,16 @@ export interface CacheEvent {
   readonly obj: KubeObject;
   /** The state before this event, for MODIFIED and DELETED. Never mutate. */
   readonly prev?: KubeObject;
-  /** Serialized watch lines, shared by every watch that renders this event the same way. */
-  lines?: Map<string, string>;
+  /** Serialized watch lines (framed as HTTP chunks), shared by every watch that renders this
+   *  event the same way. */
+  frames?: Map<string, Buffer>;
 }
 
 /** An event decoded on first use: most events reach no watcher of their kind. */
 class LazyEvent implements CacheEvent {
   private decoded?: KubeObject;
   private prevDecoded?: KubeObject | null;
-  lines?: Map<string, string>;
+  frames?: Map<string, Buffer>;
   constructor(
     readonly type: CacheEvent['type'],
     readonly key: string,
@@ -48,10 +49,24 @@ export interface Subscription {
 
 interface Subscriber {
   prefix: string;
+  /** Events up to this revision were delivered (or did not concern it). */
   afterRev: number;
   onEvent: (e: CacheEvent) => void;
   onError: (err: StoreError) => void;
+  /** Deferred subscribers: called after each delivery pass with what it handed them. */
+  onFlush?: () => void;
   closed: boolean;
+}
+
+export interface SubscribeOptions {
+  /**
+   * Hand live events over on setImmediate instead of at once (in the store's dispatch): the
+   * acknowledgements of the writes that caused them, answered from microtasks of the same
+   * turn, go out first, and each subscriber gets all of a turn's events in one pass, followed
+   * by onFlush. For API watches, which write to sockets.
+   */
+  deferred?: boolean;
+  onFlush?: () => void;
 }
 
 export function toCacheEvent(e: WatchEvent): CacheEvent {
@@ -67,6 +82,10 @@ export class WatchCache {
   private bufferStart = 0; // events with rev > bufferStart are all in the buffer
   private latest = 0;
   private subscribers = new Set<Subscriber>();
+  private deferredSubs = new Set<Subscriber>();
+  /** Events not yet handed to the deferred subscribers, and whether a pass is scheduled. */
+  private pendingDeferred: CacheEvent[] = [];
+  private deferredScheduled = false;
   private watcher: Watcher | null = null;
   private readonly capacity: number;
 
@@ -114,11 +133,36 @@ export class WatchCache {
       for (const s of this.subscribers) {
         if (!s.closed && ce.rev > s.afterRev && ce.key.startsWith(s.prefix)) s.onEvent(ce);
       }
+      if (this.deferredSubs.size > 0) this.pendingDeferred.push(ce);
     }
-    if (this.buffer.length > this.capacity) {
+    if (this.pendingDeferred.length > 0 && !this.deferredScheduled) {
+      this.deferredScheduled = true;
+      setImmediate(() => this.deliverDeferred());
+    }
+    // Trimmed back to capacity once it is an eighth over: a copy of the window per few thousand
+    // events rather than per batch.
+    if (this.buffer.length > this.capacity + (this.capacity >> 3)) {
       const drop = this.buffer.length - this.capacity;
       this.bufferStart = this.buffer[drop - 1].rev;
       this.buffer = this.buffer.slice(drop);
+    }
+  }
+
+  /** One pass over the deferred subscribers: each gets its events in order, then onFlush. */
+  private deliverDeferred(): void {
+    this.deferredScheduled = false;
+    const events = this.pendingDeferred;
+    this.pendingDeferred = [];
+    for (const s of this.deferredSubs) {
+      let delivered = false;
+      for (const ce of events) {
+        if (s.closed) break;
+        if (ce.rev <= s.afterRev || !ce.key.startsWith(s.prefix)) continue;
+        s.afterRev = ce.rev;
+        delivered = true;
+        s.onEvent(ce);
+      }
+      if (delivered && !s.closed) s.onFlush?.();
     }
   }
 
@@ -133,8 +177,10 @@ export class WatchCache {
         this.buffer = [];
         this.bufferStart = rev;
         // Every live subscriber may have missed events: tell each to relist.
-        const subs = [...this.subscribers];
+        const subs = [...this.subscribers, ...this.deferredSubs];
         this.subscribers.clear();
+        this.deferredSubs.clear();
+        this.pendingDeferred = [];
         for (const s of subs) if (!s.closed) s.onError(compactedError(rev));
         this.latest = Math.max(this.latest, rev);
         this.watchFrom(rev);
@@ -149,9 +195,10 @@ export class WatchCache {
    * Deliver every event under prefix with rev > afterRev, then live ones. onError gets Compacted
    * when afterRev is older than anything still available.
    */
-  subscribe(prefix: string, afterRev: number, onEvent: (e: CacheEvent) => void, onError: (err: StoreError) => void): Subscription {
+  subscribe(prefix: string, afterRev: number, onEvent: (e: CacheEvent) => void, onError: (err: StoreError) => void, opts: SubscribeOptions = {}): Subscription {
     if (afterRev >= this.bufferStart) {
       const sub: Subscriber = { prefix, afterRev, onEvent, onError, closed: false };
+      if (opts.onFlush) sub.onFlush = opts.onFlush;
       // Replay buffered events after afterRev (synchronously, so no live event slips in between).
       let lo = 0;
       let hi = this.buffer.length;
@@ -160,15 +207,25 @@ export class WatchCache {
         if (this.buffer[mid].rev <= afterRev) lo = mid + 1;
         else hi = mid;
       }
+      let replayed = false;
       for (let i = lo; i < this.buffer.length; i++) {
         const ce = this.buffer[i];
-        if (ce.key.startsWith(prefix)) onEvent(ce);
+        if (ce.key.startsWith(prefix)) {
+          replayed = true;
+          onEvent(ce);
+        }
       }
-      this.subscribers.add(sub);
+      const set = opts.deferred ? this.deferredSubs : this.subscribers;
+      if (opts.deferred) {
+        // Everything buffered was considered, including events still waiting for a deferred pass.
+        sub.afterRev = Math.max(afterRev, this.latest);
+        if (replayed) sub.onFlush?.();
+      }
+      set.add(sub);
       return {
         close: () => {
           sub.closed = true;
-          this.subscribers.delete(sub);
+          set.delete(sub);
         },
       };
     }
@@ -180,6 +237,7 @@ export class WatchCache {
       (events) => {
         if (closed) return;
         for (const e of events) onEvent(toCacheEvent(e));
+        opts.onFlush?.();
       },
       (err) => {
         if (!closed) onError(err);
@@ -197,6 +255,8 @@ export class WatchCache {
     this.watcher?.close();
     this.watcher = null;
     this.subscribers.clear();
+    this.deferredSubs.clear();
+    this.pendingDeferred = [];
   }
 }
 

@@ -15,8 +15,8 @@ export interface Latest {
   id: number;
   createRevision: number;
 }
-/** A key's state inside a batch: null = deleted; value known when written by this batch. */
-interface Pending extends Latest {
+/** A key's state written by a batch (the value known): null in an overlay = deleted. */
+export interface Pending extends Latest {
   value: string;
 }
 
@@ -46,13 +46,14 @@ export interface BatchPlan {
 }
 
 /**
- * Decides every request of `batch` in order, from the store at `currentRev` (`index`: its live
- * keys; `readValue`: a row's value, which may throw). Events are built only when `watching`.
+ * Decides every request of `batch` in order, from the store at `currentRev` (`lookup`: a key's
+ * latest live row, or null; a row the lookup knows the value of may carry it; `readValue`: a
+ * committed row's value, which may throw). Events are built only when `watching`.
  */
 export function planBatch(
   batch: Op[],
   currentRev: number,
-  index: Map<string, Latest>,
+  lookup: (key: string) => Latest | Pending | null,
   readValue: (id: number) => string,
   watching: boolean,
 ): BatchPlan {
@@ -63,7 +64,7 @@ export function planBatch(
   let rev = currentRev;
   const currentOf = (key: string): Pending | Latest | null => {
     const p = overlay.get(key);
-    return p !== undefined ? p : (index.get(key) ?? null);
+    return p !== undefined ? p : lookup(key);
   };
   const valueOf = (l: Pending | Latest): string => ('value' in l ? l.value : readValue(l.id));
   const kvOf = (key: string, l: Pending | Latest): KeyValue => ({

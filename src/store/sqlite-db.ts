@@ -1,5 +1,5 @@
-// The SQLite backend's database: opening the file (one owner, WAL, synchronous=FULL), its
-// schema, and every query the store runs on it.
+// The SQLite backend's database: opening the file (WAL, synchronous=FULL), its schema, and
+// every query the main thread runs on it (the writes are in sqlite-writer.ts).
 import Database from 'better-sqlite3';
 import { StoreError } from './types.ts';
 import type { KeyValue, WatchEvent } from './types.ts';
@@ -28,10 +28,8 @@ export function unavailable(err: unknown): StoreError {
 }
 
 export interface Statements {
-  insert: Database.Statement<[number, string, string, number, number, number]>;
   value: Database.Statement<[number], string>;
   row: Database.Statement<[number], [string, number]>;
-  setMeta: Database.Statement<[string, number]>;
   listFrom: Database.Statement<[string, number], [string, number, number]>;
   listFromTo: Database.Statement<[string, string, number], [string, number, number]>;
   listAfter: Database.Statement<[string, number], [string, number, number]>;
@@ -39,10 +37,14 @@ export interface Statements {
   replay: Database.Statement<[number, number, string, number], RowTuple>;
   replayTo: Database.Statement<[number, number, string, string, number], RowTuple>;
   sliceEnd: Database.Statement<[number, number, number], number>;
-  compactSlice: Database.Statement<[number, number, number]>;
 }
 
-/** Opens (or creates) the database file; fails with Unavailable when another process holds it. */
+/**
+ * Opens (or creates) the database file for the main thread, which only reads from it (the
+ * writer thread of sqlite-writer.ts does every write after the schema exists). The caller holds
+ * the file's lock (lockDatabase) first: one store owns the file, so the in-memory index sees
+ * every write.
+ */
 export function openDatabase(path: string): Database.Database {
   let db: Database.Database;
   try {
@@ -51,16 +53,13 @@ export function openDatabase(path: string): Database.Database {
     throw unavailable(err);
   }
   try {
-    // One process owns the file: the in-memory index must see every write. EXCLUSIVE locking
-    // also keeps the WAL index in process memory (no -shm file).
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.pragma('busy_timeout = 0');
+    db.pragma('busy_timeout = 1000');
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`could not enable WAL (journal_mode=${String(mode)})`);
     db.pragma('synchronous = FULL');
     db.pragma('cache_size = -65536'); // 64 MiB
     db.pragma('temp_store = MEMORY');
-    db.exec(SCHEMA); // the first write takes the exclusive lock for the life of the connection
+    db.exec(SCHEMA);
   } catch (err) {
     db.close();
     const e = unavailable(err);
@@ -80,10 +79,8 @@ export function prepareStatements(db: Database.Database): Statements {
      FROM kv k LEFT JOIN kv p ON p.id = k.prev_revision AND k.prev_revision > 0
      WHERE k.id > ? AND k.id <= ? AND k.name >= ?${upper ? ' AND k.name < ?' : ''} ORDER BY k.id LIMIT ?`;
   return {
-    insert: db.prepare('INSERT INTO kv (id, name, value, create_revision, prev_revision, deleted) VALUES (?, ?, ?, ?, ?, ?)'),
     value: db.prepare<[number], string>('SELECT value FROM kv WHERE id = ?').pluck(),
     row: db.prepare<[number], [string, number]>('SELECT value, create_revision FROM kv WHERE id = ?').raw(),
-    setMeta: db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)'),
     listFrom: db.prepare<[string, number], [string, number, number]>(listSql('>=', false)).raw(),
     listFromTo: db.prepare<[string, string, number], [string, number, number]>(listSql('>=', true)).raw(),
     listAfter: db.prepare<[string, number], [string, number, number]>(listSql('>', false)).raw(),
@@ -91,10 +88,6 @@ export function prepareStatements(db: Database.Database): Statements {
     replay: db.prepare<[number, number, string, number], RowTuple>(replaySql(false)).raw(),
     replayTo: db.prepare<[number, number, string, string, number], RowTuple>(replaySql(true)).raw(),
     sliceEnd: db.prepare<[number, number, number], number>('SELECT id FROM kv WHERE id > ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?').pluck(),
-    compactSlice: db.prepare(
-      `DELETE FROM kv WHERE id > ? AND id <= ?
-         AND (deleted = 1 OR EXISTS (SELECT 1 FROM kv n WHERE n.name = kv.name AND n.id > kv.id AND n.id <= ?))`,
-    ),
   };
 }
 

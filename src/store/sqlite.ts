@@ -5,10 +5,12 @@
 // the compacted revision, so the revision keeps counting after compaction removed old rows.
 //
 // Writes are group-committed: callers' requests are queued, and one flush (on setImmediate)
-// runs every queued request in a single transaction, checking each compare-and-swap against the
-// state including earlier requests of the same batch, then commits once (one fsync) and settles
-// every request individually. better-sqlite3 is synchronous, so while one batch commits the
-// requests that arrive meanwhile wait for the next one.
+// decides every queued request, checking each compare-and-swap against the state including
+// earlier requests of the same batch, hands the batch's rows to the writer thread
+// (sqlite-writer.ts), which commits them in one transaction (one fsync), and settles every
+// request individually once that commit is durable. One batch is in flight at a time: the
+// requests that arrive while it commits wait for the next one, and the main thread keeps
+// serving requests (and reads, from a connection of its own) meanwhile.
 //
 // An in-memory index holds, for every live key, its latest revision and createRevision (not
 // its value). It changes only after a commit succeeded, so it always matches the file.
@@ -17,8 +19,9 @@
 // first replays the log in chunks, then switches to live events without gap or duplicate.
 // Compaction deletes old rows in bounded slices, yielding to writers between slices.
 //
-// The database file, its schema and every query are in sqlite-db.ts; the decision of a
-// group-commit batch (which requests succeed, what rows and events they make) in sqlite-batch.ts.
+// The database file, its schema and the main thread's queries are in sqlite-db.ts; the decision
+// of a group-commit batch (which requests succeed, what rows and events they make) in
+// sqlite-batch.ts; the writer thread and the file's lock in sqlite-writer.ts.
 import { WatchHub } from './watch-hub.ts';
 import Database from 'better-sqlite3';
 import { StoreError } from './types.ts';
@@ -48,7 +51,8 @@ import {
   type RowTuple,
   type Statements,
 } from './sqlite-db.ts';
-import { batchSize, planBatch, type BatchPlan, type Latest, type Op, type Settle } from './sqlite-batch.ts';
+import { batchSize, planBatch, type BatchPlan, type Latest, type Op, type Pending, type Settle } from './sqlite-batch.ts';
+import { lockDatabase, SqliteWriter } from './sqlite-writer.ts';
 
 export interface SqliteStoreOptions {
   /** The database file (created if missing). */
@@ -65,6 +69,18 @@ export interface SqliteStoreOptions {
   maxBatchBytes?: number;
   /** Log rows read per step when a watch replays history (default 1,000). */
   replayChunkRows?: number;
+  /** Batches decided ahead of the last commit (default 2: one committing, one waiting). */
+  maxInflightBatches?: number;
+}
+
+/** A decided batch on its way through the writer. */
+interface Inflight {
+  batch: Op[];
+  plan: BatchPlan;
+  watching: boolean;
+  /** The writer answered (or there was nothing to write). */
+  done: boolean;
+  error: StoreError | null;
 }
 
 export interface SqliteStoreStats {
@@ -84,6 +100,17 @@ export interface SqliteStoreStats {
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  private readonly lock: Database.Database;
+  private writer: SqliteWriter | null = null;
+  /** Batches handed to the writer (or waiting behind one), oldest first. */
+  private inflight: Inflight[] = [];
+  private readonly maxInflight: number;
+  /** Batches are sent with an epoch; after a failure the writer refuses the older ones. */
+  private epoch = 0;
+  /** A batch failed: no new batch is decided until those in flight are answered. */
+  private recovering = false;
+  /** Resolved whenever batches settle (close waits on it). */
+  private settled: (() => void)[] = [];
   private readonly log: Logger;
   private readonly hub: WatchHub;
   private readonly index = new Map<string, Latest>();
@@ -95,6 +122,8 @@ export class SqliteStore implements Store {
   private queue: Op[] = [];
   private flushScheduled = false;
   private compaction: Promise<void> | null = null;
+  /** The write of the latest compact_revision mark (slices wait for it). */
+  private compactMark: Promise<unknown> = Promise.resolve();
   private autoTimer: NodeJS.Timeout | null = null;
   private readonly sliceRows: number;
   private readonly maxBatchWrites: number;
@@ -111,8 +140,10 @@ export class SqliteStore implements Store {
   };
 
   private readonly st: Statements;
-  private readonly commitBatch: (rows: [number, string, string, number, number, number][]) => void;
+  private readonly path: string;
+  private readonly autoCompact: SqliteStoreOptions['autoCompact'];
 
+  /** Use openSqliteStore(), which also starts the writer thread. */
   constructor(opts: SqliteStoreOptions) {
     this.log = opts.logger ?? createLogger('store/sqlite');
     this.hub = new WatchHub((err) => this.log.error('watch handler threw', { err: String(err) }));
@@ -120,20 +151,37 @@ export class SqliteStore implements Store {
     this.maxBatchWrites = Math.max(1, opts.maxBatchWrites ?? 2000);
     this.maxBatchBytes = Math.max(1, opts.maxBatchBytes ?? 32 * 1024 * 1024);
     this.replayChunk = Math.max(1, opts.replayChunkRows ?? 1000);
+    this.maxInflight = Math.max(1, opts.maxInflightBatches ?? 2);
 
-    const db = openDatabase(opts.path);
-    this.db = db;
-    this.st = prepareStatements(db);
-    const insert = this.st.insert;
-    this.commitBatch = db.transaction((rows: [number, string, string, number, number, number][]) => {
-      for (const r of rows) insert.run(...r);
-    });
+    this.lock = lockDatabase(opts.path);
+    try {
+      this.db = openDatabase(opts.path);
+    } catch (err) {
+      this.lock.close();
+      throw err;
+    }
+    this.st = prepareStatements(this.db);
     this.loadState();
+    this.path = opts.path;
+    this.autoCompact = opts.autoCompact;
+  }
 
-    if (this.compactDone < this.compactRev) void this.runCompaction(); // resume an interrupted compaction
-    if (opts.autoCompact) {
-      const keep = Math.max(1, opts.autoCompact.keepRevisions);
-      const every = Math.max(10, opts.autoCompact.intervalMs ?? 300_000);
+  /** Starts the writer thread; writes queued before it is up wait for it. */
+  async start(): Promise<void> {
+    try {
+      this.writer = await SqliteWriter.start(this.path);
+    } catch (err) {
+      this.closed = true;
+      this.db.close();
+      this.lock.close();
+      throw unavailable(err);
+    }
+    this.flush();
+    if (this.compactDone < this.compactRev) void this.runCompaction().catch(() => {}); // resume an interrupted compaction
+    const auto = this.autoCompact;
+    if (auto) {
+      const keep = Math.max(1, auto.keepRevisions);
+      const every = Math.max(10, auto.intervalMs ?? 300_000);
       this.autoTimer = setInterval(() => {
         const target = this.rev - keep;
         if (target > this.compactRev && !this.closed) {
@@ -231,12 +279,9 @@ export class SqliteStore implements Store {
       throw new StoreError('FutureRevision', `revision ${revision} is newer than the current revision ${this.rev}`);
     }
     if (revision > this.compactRev) {
-      try {
-        this.st.setMeta.run('compact_revision', revision);
-      } catch (err) {
-        throw unavailable(err);
-      }
-      // From now on reads and watches below `revision` fail; the rows go in the background.
+      // From now on reads and watches below `revision` fail; the rows go in the background,
+      // once the mark is durable.
+      this.compactMark = this.writerOrFail().setMeta('compact_revision', revision);
       this.compactRev = revision;
     }
     if (this.compactDone < this.compactRev) await this.runCompaction();
@@ -246,13 +291,22 @@ export class SqliteStore implements Store {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       // Commit what was already accepted, stop background work, end watchers quietly.
-      while (this.queue.length > 0) this.flush();
+      while (this.inflight.length > 0 || (this.queue.length > 0 && this.writer)) {
+        if (this.inflight.length === 0) this.flush();
+        if (this.inflight.length > 0) await new Promise<void>((resolve) => this.settled.push(resolve));
+      }
+      // Only a store whose writer never started has requests left: they cannot be committed.
+      const left = this.queue;
+      this.queue = [];
+      for (const op of left) op.reject(new StoreError('Unavailable', 'store is closed'));
       this.closed = true;
       if (this.autoTimer) clearInterval(this.autoTimer);
       await this.compaction?.catch(() => {});
       this.hub.dispatch();
       this.hub.closeAll();
+      await this.writer?.close();
       this.db.close();
+      this.lock.close();
     })();
     return this.closing;
   }
@@ -322,41 +376,115 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Runs one batch of queued writes in one transaction, then settles each request. */
+  private writerOrFail(): SqliteWriter {
+    if (!this.writer) throw new StoreError('Unavailable', 'store is not started');
+    return this.writer;
+  }
+
+  /** The state of a key as the next batch sees it: the newest in-flight batch that wrote it,
+   *  else the committed index. */
+  private lookup(key: string): Latest | Pending | null {
+    const inflight = this.inflight;
+    for (let i = inflight.length - 1; i >= 0; i--) {
+      const p = inflight[i].plan.overlay.get(key);
+      if (p !== undefined) return p;
+    }
+    return this.index.get(key) ?? null;
+  }
+
+  /**
+   * Decides the next batches of queued writes and hands their rows to the writer thread, up to
+   * maxInflight batches ahead of the last commit: a batch is decided on top of the ones still
+   * committing, so the writer always has the next one waiting. Requests are settled in order,
+   * each once its batch is durable; a batch decided on top of one that failed fails too (the
+   * writer refuses batches of a failed epoch), and the index is then re-read from the file.
+   */
   private flush(): void {
-    if (this.queue.length === 0) return;
-    const n = batchSize(this.queue, this.maxBatchWrites, this.maxBatchBytes);
-    const batch = this.queue.length === n ? this.queue : this.queue.slice(0, n);
-    this.queue = this.queue.length === n ? [] : this.queue.slice(n);
-    if (this.queue.length > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        this.flush();
-      });
-    }
+    while (this.writer && !this.recovering && this.queue.length > 0 && this.inflight.length < this.maxInflight) {
+      const n = batchSize(this.queue, this.maxBatchWrites, this.maxBatchBytes);
+      const batch = this.queue.length === n ? this.queue : this.queue.slice(0, n);
+      this.queue = this.queue.length === n ? [] : this.queue.slice(n);
 
-    const watching = this.hub.size > 0;
-    let plan: BatchPlan;
-    try {
-      plan = planBatch(batch, this.rev, this.index, (id) => this.readValue(id), watching);
-      if (plan.rows.length > 0) this.commitBatch(plan.rows);
-    } catch (err) {
-      // Nothing of this batch is acknowledged; re-read the file in case the failure left the
-      // connection in a state the index does not describe.
-      const e = unavailable(err);
-      this.log.error('write batch failed', { err: e.message, writes: batch.length });
-      this.counters.refused += batch.length;
-      for (const op of batch) op.reject(e);
+      const watching = this.hub.size > 0;
+      const base = this.inflight.length > 0 ? this.inflight[this.inflight.length - 1].plan.rev : this.rev;
+      let plan: BatchPlan;
       try {
-        this.loadState();
-      } catch (reloadErr) {
-        this.log.error('could not reload state after a failed batch', { err: String(reloadErr) });
+        plan = planBatch(batch, base, (key) => this.lookup(key), (id) => this.readValue(id), watching);
+      } catch (err) {
+        this.refuse(batch, unavailable(err));
+        continue;
       }
-      return;
+      const entry: Inflight = { batch, plan, watching, done: false, error: null };
+      if (plan.rows.length === 0 && this.inflight.length === 0) {
+        this.settle(entry);
+        continue;
+      }
+      this.inflight.push(entry);
+      if (plan.rows.length === 0) {
+        // Nothing to write, but its answers depend on the batches before it: settled after them.
+        entry.done = true;
+        continue;
+      }
+      this.writer.commit(plan.rows, this.epoch).then(
+        () => {
+          entry.done = true;
+          this.drain();
+        },
+        (err: unknown) => {
+          entry.done = true;
+          entry.error = unavailable(err);
+          this.drain();
+        },
+      );
     }
-    const { overlay, rows, outcomes, events, rev } = plan;
+  }
 
+  /** Settles the finished batches at the head of the in-flight queue, in order. */
+  private drain(): void {
+    while (this.inflight.length > 0 && this.inflight[0].done) {
+      const entry = this.inflight.shift()!;
+      if (entry.error === null && !this.recovering) {
+        this.settle(entry);
+        continue;
+      }
+      // This batch failed, or one before it did (then the writer refused this one, or it
+      // wrote nothing but was decided on state that never came to be).
+      const err = entry.error ?? new StoreError('Unavailable', 'sqlite: an earlier write batch failed');
+      if (!this.recovering) {
+        this.log.error('write batch failed', { err: err.message, writes: entry.batch.length });
+        this.recovering = true;
+        this.epoch++; // batches sent from now on are not refused by the writer
+      }
+      this.refuse(entry.batch, err);
+    }
+    if (this.recovering && this.inflight.length === 0) {
+      // Every batch decided on the failed one has been answered: re-read the file, in case the
+      // failure left it in a state the index does not describe, and go on.
+      this.recovering = false;
+      if (!this.closed) {
+        try {
+          this.loadState();
+        } catch (reloadErr) {
+          this.log.error('could not reload state after a failed batch', { err: String(reloadErr) });
+        }
+      }
+    }
+    const waiting = this.settled;
+    this.settled = [];
+    for (const w of waiting) w();
+    this.flush();
+  }
+
+  /** Nothing of a batch is acknowledged. */
+  private refuse(batch: Op[], err: StoreError): void {
+    this.counters.refused += batch.length;
+    for (const op of batch) op.reject(err);
+  }
+
+  /** The batch's rows are durable (or it wrote none): apply it to the index, answer, publish. */
+  private settle(entry: Inflight): void {
+    const { batch, plan, watching } = entry;
+    const { overlay, rows, outcomes, events, rev } = plan;
     if (rows.length > 0) {
       this.rev = rev;
       for (const [key, p] of overlay) {
@@ -416,16 +544,14 @@ export class SqliteStore implements Store {
     if (this.compaction) return this.compaction;
     this.compaction = (async () => {
       try {
-        while (!this.closed && this.compactDone < this.compactRev) {
+        // A compaction asked for before close() still runs its first slice.
+        for (let first = true; (first || !this.closed) && this.compactDone < this.compactRev; first = false) {
+          await this.compactMark;
           const target = this.compactRev;
           const started = performance.now();
           const lo = this.compactDone;
           const hi = this.st.sliceEnd.get(lo, target, this.sliceRows - 1) ?? target;
-          let deleted = 0;
-          this.db.transaction(() => {
-            deleted = this.st.compactSlice.run(lo, hi, target).changes;
-            this.st.setMeta.run('compact_done', hi);
-          })();
+          const deleted = await this.writerOrFail().compactSlice(lo, hi, target);
           this.compactDone = hi;
           const ms = performance.now() - started;
           this.counters.compactionSlices++;
@@ -445,5 +571,7 @@ export class SqliteStore implements Store {
 }
 
 export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
-  return new SqliteStore(opts);
+  const store = new SqliteStore(opts);
+  await store.start();
+  return store;
 }

@@ -20,6 +20,8 @@ export function checkPrefix(prefix: unknown): asserts prefix is string {
 export function checkValue(key: string, value: unknown): asserts value is string {
   if (typeof value !== 'string') throw new StoreError('InvalidValue', 'value must be a string', { key });
   if (!value.isWellFormed()) throw new StoreError('InvalidValue', 'value is not valid UTF-8 (lone surrogate)', { key });
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: only a long string can be too large.
+  if (value.length * 3 <= MAX_VALUE_BYTES) return;
   const n = Buffer.byteLength(value);
   if (n > MAX_VALUE_BYTES) {
     throw new StoreError('ValueTooLarge', `value is ${n} bytes, more than the limit of ${MAX_VALUE_BYTES}`, { key });

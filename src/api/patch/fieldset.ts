@@ -7,21 +7,36 @@
 // with children).
 import { isObject, setKey, type JsonObject } from './json.ts';
 
+const NO_CHILDREN: ReadonlyMap<string, FieldSet> = new Map();
+
 export class FieldSet {
   member = false;
-  readonly children = new Map<string, FieldSet>();
+  /** Allocated with the first child: most nodes are leaves. */
+  private kids: Map<string, FieldSet> | undefined = undefined;
+
+  /** The children by path element (read-only; change them with child() and remove()). */
+  get children(): ReadonlyMap<string, FieldSet> {
+    return this.kids ?? NO_CHILDREN;
+  }
 
   child(pe: string): FieldSet {
-    let c = this.children.get(pe);
+    let m = this.kids;
+    if (m === undefined) m = this.kids = new Map();
+    let c = m.get(pe);
     if (!c) {
       c = new FieldSet();
-      this.children.set(pe, c);
+      m.set(pe, c);
     }
     return c;
   }
 
   get(pe: string): FieldSet | undefined {
-    return this.children.get(pe);
+    return this.kids?.get(pe);
+  }
+
+  /** Drops a child (and everything below it). */
+  remove(pe: string): void {
+    this.kids?.delete(pe);
   }
 
   insert(path: readonly string[]): void {
@@ -33,7 +48,7 @@ export class FieldSet {
   has(path: readonly string[]): boolean {
     let node: FieldSet | undefined = this;
     for (const pe of path) {
-      node = node.children.get(pe);
+      node = node.kids?.get(pe);
       if (!node) return false;
     }
     return node.member;
@@ -42,14 +57,18 @@ export class FieldSet {
   /** No member at or below this node. */
   isEmpty(): boolean {
     if (this.member) return false;
-    for (const c of this.children.values()) if (!c.isEmpty()) return false;
+    if (this.kids === undefined) return true;
+    for (const c of this.kids.values()) if (!c.isEmpty()) return false;
     return true;
   }
 
   clone(): FieldSet {
     const out = new FieldSet();
     out.member = this.member;
-    for (const [k, c] of this.children) out.children.set(k, c.clone());
+    if (this.kids !== undefined) {
+      const m = (out.kids = new Map());
+      this.kids.forEach((c, k) => m.set(k, c.clone()));
+    }
     return out;
   }
 
@@ -61,17 +80,17 @@ export class FieldSet {
 
   addAll(other: FieldSet): void {
     if (other.member) this.member = true;
-    for (const [k, c] of other.children) this.child(k).addAll(c);
+    other.kids?.forEach((c, k) => this.child(k).addAll(c));
   }
 
   /** The members of this set that are not members of `other`. */
   difference(other: FieldSet | undefined): FieldSet {
     const out = new FieldSet();
     out.member = this.member && !(other?.member ?? false);
-    for (const [k, c] of this.children) {
-      const d = c.difference(other?.children.get(k));
-      if (!d.isEmpty()) out.children.set(k, d);
-    }
+    this.kids?.forEach((c, k) => {
+      const d = c.difference(other?.kids?.get(k));
+      if (!d.isEmpty()) (out.kids ??= new Map()).set(k, d);
+    });
     return out;
   }
 
@@ -79,12 +98,12 @@ export class FieldSet {
     const out = new FieldSet();
     if (!other) return out;
     out.member = this.member && other.member;
-    for (const [k, c] of this.children) {
-      const o = other.children.get(k);
-      if (!o) continue;
+    this.kids?.forEach((c, k) => {
+      const o = other.kids?.get(k);
+      if (!o) return;
       const i = c.intersection(o);
-      if (!i.isEmpty()) out.children.set(k, i);
-    }
+      if (!i.isEmpty()) (out.kids ??= new Map()).set(k, i);
+    });
     return out;
   }
 
@@ -96,24 +115,34 @@ export class FieldSet {
   paths(prefix: string[] = []): string[][] {
     const out: string[][] = [];
     if (this.member) out.push(prefix);
-    for (const k of sortedElements(this.children.keys())) {
-      out.push(...this.children.get(k)!.paths([...prefix, k]));
+    if (this.kids === undefined) return out;
+    for (const k of sortedElements(this.kids.keys())) {
+      out.push(...this.kids.get(k)!.paths([...prefix, k]));
     }
     return out;
   }
 
   toFieldsV1(): JsonObject {
-    const out: JsonObject = {};
-    let hasChildren = false;
-    const entries: [string, JsonObject][] = [];
-    for (const k of sortedElements(this.children.keys())) {
-      const c = this.children.get(k)!;
-      if (c.isEmpty()) continue;
-      hasChildren = true;
-      entries.push([k, c.toFieldsV1()]);
+    return this.encode() ?? {};
+  }
+
+  /** FieldsV1 of this node, or null when it holds no member (one pass, no emptiness re-walks). */
+  private encode(): JsonObject | null {
+    const m = this.kids;
+    let out: JsonObject | null = null;
+    if (m !== undefined) {
+      const keys = sortedElements(m.keys());
+      for (const k of keys) {
+        const v = m.get(k)!.encode();
+        if (v === null) continue;
+        if (out === null) {
+          out = {};
+          if (this.member) out['.'] = {};
+        }
+        setKey(out, k, v);
+      }
     }
-    if (this.member && hasChildren) out['.'] = {};
-    for (const [k, v] of entries) setKey(out, k, v);
+    if (out === null) return this.member ? {} : null;
     return out;
   }
 
@@ -138,14 +167,28 @@ function decodeInto(node: FieldSet, obj: JsonObject): void {
 
 const RANK: Record<string, number> = { f: 0, k: 1, v: 2, i: 3 };
 
+function compareElements(a: string, b: string): number {
+  const ra = RANK[a[0]!] ?? 4;
+  const rb = RANK[b[0]!] ?? 4;
+  if (ra !== rb) return ra - rb;
+  if (ra === 3) return Number(a.slice(2)) - Number(b.slice(2));
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 function sortedElements(keys: Iterable<string>): string[] {
-  return [...keys].sort((a, b) => {
-    const ra = RANK[a[0]!] ?? 4;
-    const rb = RANK[b[0]!] ?? 4;
-    if (ra !== rb) return ra - rb;
-    if (ra === 3) return Number(a.slice(2)) - Number(b.slice(2));
-    return a < b ? -1 : a > b ? 1 : 0;
-  });
+  const a = [...keys];
+  if (a.length > 16) return a.sort(compareElements);
+  // Insertion sort: the few children of a node, without the allocations of Array#sort.
+  for (let i = 1; i < a.length; i++) {
+    const x = a[i]!;
+    let j = i - 1;
+    while (j >= 0 && compareElements(a[j]!, x) > 0) {
+      a[j + 1] = a[j]!;
+      j--;
+    }
+    a[j + 1] = x;
+  }
+  return a;
 }
 
 /** JSON with object keys sorted, as FieldsV1 spells key and value path elements. */

@@ -49,18 +49,18 @@ const SERVER_SET_METADATA = [
   'resourceVersion',
   'deletionTimestamp',
   'deletionGracePeriodSeconds',
-];
+].map((f) => `f:${f}`);
 
 /** Removes the fields nobody owns from a set (in place) and returns it. */
 function stripIgnored(set: FieldSet, subresource: string | undefined): FieldSet {
   set.member = false;
-  set.children.delete('f:apiVersion');
-  set.children.delete('f:kind');
-  set.children.delete(subresource === 'status' ? 'f:spec' : 'f:status');
+  set.remove('f:apiVersion');
+  set.remove('f:kind');
+  set.remove(subresource === 'status' ? 'f:spec' : 'f:status');
   const meta = set.get('f:metadata');
   if (meta) {
     meta.member = false;
-    for (const f of SERVER_SET_METADATA) meta.children.delete(`f:${f}`);
+    for (const pe of SERVER_SET_METADATA) meta.remove(pe);
   }
   return set;
 }
@@ -228,7 +228,23 @@ function trackUpdateImpl(opts: TrackUpdateOptions): KubeObject {
   const t = rootType(modelName);
   const before = old ? withoutManagedFields(old) : zeroObject(modelName);
   const cmp = compareValues(before, next, t);
-  const changed = stripIgnored(cmp.added.union(cmp.modified), subresource);
+  cmp.added.addAll(cmp.modified); // the comparison is ours: no copy needed
+  const changed = stripIgnored(cmp.added, subresource);
+  if (old === null && managed.size === 0) {
+    // A create with no entries to start from: its manager owns what it set, nobody else owns
+    // anything (what recordUpdate and encodeManaged would make of it, without their work).
+    const meta: JsonObject = isObject(next.metadata) ? { ...next.metadata } : {};
+    if (changed.isEmpty()) delete meta.managedFields;
+    else {
+      const entry: ManagedFieldsEntry = { manager, operation: 'Update', apiVersion };
+      if (now) entry.time = now;
+      entry.fieldsType = 'FieldsV1';
+      entry.fieldsV1 = changed.toFieldsV1();
+      if (subresource) entry.subresource = subresource;
+      meta.managedFields = [entry];
+    }
+    return { ...next, metadata: meta } as KubeObject;
+  }
   const removed = stripIgnored(cmp.removed, subresource);
   const self: Entry = { manager, operation: 'Update', apiVersion, set: new FieldSet() };
   if (subresource) self.subresource = subresource;

@@ -135,6 +135,20 @@ export function fieldOf(t: TypeRef, key: string): FieldInfo {
   }
 }
 
+/** The type of one key of an object of type `t` (fieldOf(t, key).type without allocating). */
+export function fieldTypeOf(t: TypeRef, key: string): TypeRef {
+  switch (t.kind) {
+    case 'struct':
+      return modelFields(t.model)?.get(key)?.type ?? UNTYPED;
+    case 'map':
+      return t.elem;
+    case 'deduced':
+      return DEDUCED;
+    default:
+      return UNTYPED;
+  }
+}
+
 /** Whether `key` is a declared field of struct type `t` (not an arbitrary map key). */
 export function isDeclaredField(t: TypeRef, key: string): boolean {
   return t.kind === 'struct' && (modelFields(t.model)?.has(key) ?? false);

@@ -7,7 +7,7 @@
 import { PatchError } from './errors.ts';
 import { canonicalJson, FieldSet, pathString } from './fieldset.ts';
 import { clone, deepEqual, getOwn, isObject, setKey, type JsonObject } from './json.ts';
-import { fieldOf, isDeclaredField, SCALAR, type TypeRef } from './schema.ts';
+import { fieldTypeOf, isDeclaredField, SCALAR, type TypeRef } from './schema.ts';
 
 type ListRef = Extract<TypeRef, { kind: 'list' }>;
 
@@ -130,7 +130,7 @@ function collect(v: unknown, t: TypeRef, node: FieldSet, path: string[], strict:
     if (val === undefined) continue;
     const pe = `f:${k}`;
     const c = node.child(pe);
-    collect(val, fieldOf(t, k).type, c, [...path, pe], strict);
+    collect(val, fieldTypeOf(t, k), c, [...path, pe], strict);
     if (val === null || (isObject(val) && Object.keys(val).length === 0) || !isDeclaredField(t, k)) {
       c.member = true;
     }
@@ -166,7 +166,7 @@ function merge(l: unknown, r: unknown, t: TypeRef, path: string[]): unknown {
 function mergeObject(l: JsonObject, r: JsonObject, t: TypeRef, path: string[]): JsonObject {
   const out: JsonObject = { ...l };
   for (const [k, rv] of Object.entries(r)) {
-    const m = merge(getOwn(l, k), rv, fieldOf(t, k).type, [...path, `f:${k}`]);
+    const m = merge(getOwn(l, k), rv, fieldTypeOf(t, k), [...path, `f:${k}`]);
     if (m === undefined) delete out[k];
     else setKey(out, k, m);
   }
@@ -279,13 +279,13 @@ function compare(lIn: unknown, rIn: unknown, t: TypeRef, path: string[], c: Comp
     const ro = (r as JsonObject | undefined) ?? {};
     for (const k of Object.keys(lo)) {
       path.push(`f:${k}`);
-      compare(lo[k], getOwn(ro, k), fieldOf(t, k).type, path, c);
+      compare(lo[k], getOwn(ro, k), fieldTypeOf(t, k), path, c);
       path.pop();
     }
     for (const k of Object.keys(ro)) {
       if (Object.hasOwn(lo, k)) continue;
       path.push(`f:${k}`);
-      compare(undefined, ro[k], fieldOf(t, k).type, path, c);
+      compare(undefined, ro[k], fieldTypeOf(t, k), path, c);
       path.pop();
     }
   }
@@ -347,7 +347,7 @@ function prune(v: unknown, t: TypeRef, last: FieldSet, owned: FieldSet | undefin
     const key = pe.slice(2);
     const child = getOwn(out, key);
     if (child === undefined) continue;
-    const res = pruneChild(child, fieldOf(t, key).type, lc, owned?.get(pe), []);
+    const res = pruneChild(child, fieldTypeOf(t, key), lc, owned?.get(pe), []);
     if (res === REMOVE) delete out[key];
     else setKey(out, key, res);
   }
