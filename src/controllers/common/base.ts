@@ -4,7 +4,8 @@
 // listens on, the work queue with its workers, start-up (start the informers, wait for their
 // caches, release everything when that fails), idle(), and an orderly stop().
 import { setMaxListeners } from 'node:events';
-import { KubeClient } from '../../client/rest.ts';
+import { KubeClient, isAlreadyExists, isConflict } from '../../client/rest.ts';
+import { RoundFailure, errText } from './errors.ts';
 import { InformerFactory } from '../../client/informer.ts';
 import { WorkQueue } from '../../client/workqueue.ts';
 import { realClock, type Clock } from '../../client/clock.ts';
@@ -40,6 +41,21 @@ export interface ControllerSpec {
 }
 
 export type RetryLogger = (key: string, err: unknown, requeues: number) => void;
+
+/**
+ * The retry logger of a controller whose rounds fail with a RoundFailure: a create that met a
+ * stale cache, or a write conflict, is expected (debug); anything else is a warning. `field`
+ * names the key in the log line (e.g. `statefulset`); with `conflictRounds`, a round whose every
+ * failure is a Conflict counts as a conflict too.
+ */
+export function roundRetryLogger(log: Logger, field: string, opts: { conflictRounds?: boolean } = {}): RetryLogger {
+  return (key, err, requeues) => {
+    if (err instanceof RoundFailure && err.onlyStaleCache) log.debug('objects already exist; retrying once the cache has them', { [field]: key, retries: requeues });
+    else if (isAlreadyExists(err) || isConflict(err) || (opts.conflictRounds && err instanceof RoundFailure && err.failures.every((f) => f.error.reason === 'Conflict'))) {
+      log.debug('sync conflict; retrying', { [field]: key, error: errText(err), retries: requeues });
+    } else log.warn('sync failed; retrying', { [field]: key, error: errText(err), retries: requeues });
+  };
+}
 
 export interface StopHooks {
   /** Before anything else stops (e.g. clear a resync timer). */

@@ -22,14 +22,14 @@
 // it), so a new template gets a fresh start.
 import type { KubeObject } from '../../registry/types.ts';
 import { isRecord } from '../../registry/validation.ts';
-import { isAlreadyExists, isConflict, isNotFound, objectKey } from '../../client/rest.ts';
+import { isNotFound, objectKey } from '../../client/rest.ts';
 import type { Informer } from '../../client/informer.ts';
 import type { ControllerContext, ControllerFactory, RunningController } from '../manager.ts';
-import { ControllerBase, type ControllerBaseOptions } from '../common/base.ts';
+import { ControllerBase, roundRetryLogger, type ControllerBaseOptions } from '../common/base.ts';
 import { WriteExpectations } from '../common/cache-sync.ts';
 import { carryOutBatches, finishRound } from '../common/rounds.ts';
 import { enqueueOwnersOf, ownerKeysOf, writeOwnership, type OwnerLookup } from '../common/owners.ts';
-import { RoundFailure, errText, toActionError, type ActionError } from '../common/errors.ts';
+import { RoundFailure, toActionError, type ActionError } from '../common/errors.ts';
 import { writeStatus } from '../common/status.ts';
 import { actionEvent, describeAction, executionPhases, type DaemonSetAction } from './actions.ts';
 import { BACKOFF_MAX_MS, computeDaemonSetActions, type DaemonSetStatus, type FailedPodBackoff } from './control.ts';
@@ -281,11 +281,7 @@ export async function startDaemonSetController(opts: DaemonSetControllerOptions)
 
   await base.sync();
   const workers = Math.max(1, opts.workers ?? 4);
-  base.run(workers, reconcileSet, (key, err, requeues) => {
-    if (err instanceof DaemonSetRoundError && err.onlyStaleCache) log.debug('objects already exist; retrying once the cache has them', { daemonset: key, retries: requeues });
-    else if (isAlreadyExists(err) || isConflict(err)) log.debug('sync conflict; retrying', { daemonset: key, error: errText(err), retries: requeues });
-    else log.warn('sync failed; retrying', { daemonset: key, error: errText(err), retries: requeues });
-  });
+  base.run(workers, reconcileSet, roundRetryLogger(log, 'daemonset'));
   log.info('started', { workers });
 
   return {

@@ -19,10 +19,10 @@
 // previous one. An update is sent on top of the cached resourceVersion: if the cache was
 // behind, the server answers 409 and the round is retried.
 import type { KubeObject } from '../../registry/types.ts';
-import { isAlreadyExists, isConflict, isNotFound, objectKey, type ResourceRef } from '../../client/rest.ts';
+import { isNotFound, objectKey, type ResourceRef } from '../../client/rest.ts';
 import type { Informer } from '../../client/informer.ts';
 import type { ControllerContext, ControllerFactory, RunningController } from '../manager.ts';
-import { ControllerBase, type ControllerBaseOptions } from '../common/base.ts';
+import { ControllerBase, roundRetryLogger, type ControllerBaseOptions } from '../common/base.ts';
 import { WriteExpectations } from '../common/cache-sync.ts';
 import { enqueueOwnersOf, ownerKeysOf, type OwnerLookup } from '../common/owners.ts';
 import { RoundFailure, errText, toActionError, type ActionError } from '../common/errors.ts';
@@ -255,12 +255,7 @@ export async function startDeploymentController(opts: DeploymentControllerOption
 
   await base.sync();
   const workers = Math.max(1, opts.workers ?? 4);
-  base.run(workers, reconcile, (key, err, requeues) => {
-    if (err instanceof DeploymentRoundError && err.onlyStaleCache) log.debug('objects already exist; retrying once the cache has them', { deployment: key, retries: requeues });
-    else if (isAlreadyExists(err) || isConflict(err) || (err instanceof DeploymentRoundError && err.failures.every((f) => f.error.reason === 'Conflict'))) {
-      log.debug('sync conflict; retrying', { deployment: key, error: errText(err), retries: requeues });
-    } else log.warn('sync failed; retrying', { deployment: key, error: errText(err), retries: requeues });
-  });
+  base.run(workers, reconcile, roundRetryLogger(log, 'deployment', { conflictRounds: true }));
   log.info('started', { workers });
 
   return {

@@ -18,14 +18,14 @@
 //      (deletes the job in the foreground, as Kubernetes' ttl-after-finished controller does).
 // Pod-failure back-off records are kept in memory per job, as Kubernetes keeps them.
 import type { KubeObject } from '../../registry/types.ts';
-import { isAlreadyExists, isConflict, isNotFound, objectKey, type ResourceRef } from '../../client/rest.ts';
+import { isConflict, isNotFound, objectKey, type ResourceRef } from '../../client/rest.ts';
 import type { Informer } from '../../client/informer.ts';
 import type { ControllerContext, ControllerFactory, RunningController } from '../manager.ts';
-import { ControllerBase, type ControllerBaseOptions } from '../common/base.ts';
+import { ControllerBase, roundRetryLogger, type ControllerBaseOptions } from '../common/base.ts';
 import { WriteExpectations } from '../common/cache-sync.ts';
 import { carryOutBatches } from '../common/rounds.ts';
 import { enqueueOwnersOf, ownerKeysOf, type OwnerLookup } from '../common/owners.ts';
-import { RoundFailure, errText, toActionError, type ActionError } from '../common/errors.ts';
+import { RoundFailure, toActionError, type ActionError } from '../common/errors.ts';
 import { mapLimit } from '../common/concurrency.ts';
 import { PODS } from '../common/resources.ts';
 import { actionEvent, completeTracking, describeAction, planJobSync, wireStatus, type JobAction, type JobBackoff, type JobStatus } from './control.ts';
@@ -284,11 +284,7 @@ export async function startJobController(opts: JobControllerOptions): Promise<Jo
 
   await base.sync();
   const workers = Math.max(1, opts.workers ?? 5);
-  base.run(workers, reconcile, (key, err, requeues) => {
-    if (err instanceof JobRoundError && err.onlyStaleCache) log.debug('objects already exist; retrying once the cache has them', { job: key, retries: requeues });
-    else if (isAlreadyExists(err) || isConflict(err)) log.debug('sync conflict; retrying', { job: key, error: errText(err), retries: requeues });
-    else log.warn('sync failed; retrying', { job: key, error: errText(err), retries: requeues });
-  });
+  base.run(workers, reconcile, roundRetryLogger(log, 'job'));
   log.info('started', { workers });
 
   return {

@@ -20,14 +20,14 @@
 // Before adopting, the set is read again from the API server (Kubernetes' RecheckDeletionTimestamp):
 // a set deleted or recreated meanwhile adopts nothing.
 import type { KubeObject } from '../../registry/types.ts';
-import { isAlreadyExists, isConflict, isNotFound, objectKey } from '../../client/rest.ts';
+import { isNotFound, objectKey } from '../../client/rest.ts';
 import type { Informer } from '../../client/informer.ts';
 import type { ControllerContext, ControllerFactory, RunningController } from '../manager.ts';
-import { ControllerBase, type ControllerBaseOptions } from '../common/base.ts';
+import { ControllerBase, roundRetryLogger, type ControllerBaseOptions } from '../common/base.ts';
 import { WriteExpectations } from '../common/cache-sync.ts';
 import { carryOutBatches, finishRound } from '../common/rounds.ts';
 import { enqueueOwnersOf, ownerKeysOf, writeOwnership, type OwnerLookup } from '../common/owners.ts';
-import { RoundFailure, errText, toActionError, type ActionError } from '../common/errors.ts';
+import { RoundFailure, toActionError, type ActionError } from '../common/errors.ts';
 import { writeStatus } from '../common/status.ts';
 import { PODS } from '../common/resources.ts';
 import { actionEvent, describeAction, executionPhases, slowStartBatches, type ReplicaSetAction } from './actions.ts';
@@ -210,12 +210,7 @@ export async function startReplicaSetController(opts: ReplicaSetControllerOption
 
   await base.sync();
   const workers = Math.max(1, opts.workers ?? 5);
-  base.run(workers, reconcile, (key, err, requeues) => {
-    const ctx = { [kind.controllerName]: key, error: errText(err), retries: requeues };
-    if (err instanceof ReplicaSetRoundError && err.onlyStaleCache) log.debug('objects already exist; retrying once the cache has them', ctx);
-    else if (isAlreadyExists(err) || isConflict(err)) log.debug('sync conflict; retrying', ctx);
-    else log.warn('sync failed; retrying', ctx);
-  });
+  base.run(workers, reconcile, roundRetryLogger(log, kind.controllerName));
   log.info('started', { kind: kind.name, workers });
 
   return {

@@ -26,14 +26,14 @@
 // such a set silently. The absence is confirmed with a live GET before warning, so a Service
 // created just before the set (kubectl apply of one file) never triggers it.
 import type { KubeObject } from '../../registry/types.ts';
-import { isAlreadyExists, isConflict, isNotFound, objectKey } from '../../client/rest.ts';
+import { isNotFound, objectKey } from '../../client/rest.ts';
 import type { Informer, InformerFactory } from '../../client/informer.ts';
 import type { ControllerContext, ControllerFactory, RunningController } from '../manager.ts';
-import { ControllerBase, type ControllerBaseOptions } from '../common/base.ts';
+import { ControllerBase, roundRetryLogger, type ControllerBaseOptions } from '../common/base.ts';
 import { WriteExpectations } from '../common/cache-sync.ts';
 import { carryOutBatches, finishRound } from '../common/rounds.ts';
 import { enqueueOwnersOf, ownerKeysOf, referencedOwner, refersTo, writeOwnership, type OwnerLookup } from '../common/owners.ts';
-import { RoundFailure, errText, toActionError, type ActionError } from '../common/errors.ts';
+import { RoundFailure, toActionError, type ActionError } from '../common/errors.ts';
 import { writeStatus } from '../common/status.ts';
 import { actionEvent, describeAction, executionWaves, type Action } from './actions.ts';
 import { computeActions, type StatefulSetStatus } from './control.ts';
@@ -296,11 +296,7 @@ export async function startStatefulSetController(opts: StatefulSetControllerOpti
   // -- start
 
   await base.sync();
-  base.run(opts.workers ?? 4, reconcileSet, (key, err, requeues) => {
-    if (err instanceof RoundError && err.onlyStaleCache) log.debug('objects already exist; retrying once the cache has them', { statefulset: key, retries: requeues });
-    else if (isAlreadyExists(err) || isConflict(err)) log.debug('sync conflict; retrying', { statefulset: key, error: errText(err), retries: requeues });
-    else log.warn('sync failed; retrying', { statefulset: key, error: errText(err), retries: requeues });
-  });
+  base.run(opts.workers ?? 4, reconcileSet, roundRetryLogger(log, 'statefulset'));
   log.info('started', { workers: opts.workers ?? 4 });
 
   return {
