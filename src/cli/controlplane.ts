@@ -158,17 +158,30 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     const { startControllerManager } = await import('../controllers/manager.ts');
     const { builtinControllersWith } = await import('../controllers/index.ts');
     const controllerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: controllerToken }, { userAgent: 'kennel-controller-manager', fieldManager: 'kennel-controller-manager' });
+    // One informer factory for the process: the controllers and the scheduler share one
+    // list+watch and one cache per resource (instead of one per component, each through HTTPS
+    // and JSON). Its lifetime is the process's, not a controller-manager term's: the scheduler
+    // runs under its own Lease, independently of the controllers' (so a per-term factory would
+    // stop under it). Caches thus stay warm across terms (a new term's controllers get them
+    // replayed as adds; the informers they asked for keep running while this process does not
+    // lead), and the factory stops with the controller manager, i.e. after the scheduler
+    // (components stop in reverse order). Never mutate
+    // what its caches return (KENNEL_FREEZE_CACHE=1 deep-freezes them to find such bugs).
+    const { InformerFactory } = await import('../client/informer.ts');
+    const informers = new InformerFactory(controllerClient, { logger: log.child('informers') });
     const manager = await startControllerManager({
       client: controllerClient,
       registry: server.registry,
       logger: log.child('controller-manager'),
       identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
       controllers: builtinControllersWith({ nodeLifecycle: opts.nodeLifecycle }),
+      informers,
     });
     components.push({
       name: 'controller-manager',
       stop: async () => {
         await manager.stop();
+        await informers.stop();
         controllerClient.close();
       },
     });
@@ -182,6 +195,8 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       client: schedulerClient,
       logger: log.child('scheduler'),
       leaderElection: { identity: `${hostname()}_${randomBytes(4).toString('hex')}` },
+      // The process's factory (its informers list and watch as the controller manager).
+      informers,
     });
     components.push({
       name: 'scheduler',

@@ -9,8 +9,12 @@
 // (with finalStateUnknown = true, the object being its last known state). So the cache and
 // the handlers converge on the server's state whatever happened while disconnected.
 //
-// Cache reads return the stored objects themselves: never mutate them (clone first). With
-// `freeze: true` they are deep-frozen, which makes a mutation throw (useful in tests).
+// Cache reads return the stored objects themselves: never mutate them (clone first) — with an
+// InformerFactory shared by a process's controllers and scheduler, a mutation corrupts every
+// other component's view. With `freeze: true`, or the debug switch KENNEL_FREEZE_CACHE=1 in
+// the environment (every informer of the process), they are deep-frozen, which makes a
+// mutation throw (strict-mode code, i.e. every ES module).
+import { appendFileSync } from 'node:fs';
 import type { KubeObject } from '../registry/types.ts';
 import { isGone, objectKey, splitKey, type KubeClient, type ResourceRef, type WatchHandle } from './rest.ts';
 import { realClock, sleep, type Clock, type TimerHandle } from './clock.ts';
@@ -65,7 +69,8 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
   backoff?: { initialMs?: number; maxMs?: number };
   /** Server-side timeout of each watch, seconds (default random in [300, 600)). */
   watchTimeoutSeconds?: number;
-  /** Deep-freeze cached objects, so a handler or reader that mutates one throws. */
+  /** Deep-freeze cached objects, so a handler or reader that mutates one throws (default:
+   *  freezeCacheFromEnv(), i.e. KENNEL_FREEZE_CACHE=1). */
   freeze?: boolean;
   clock?: Clock;
   logger?: Logger;
@@ -78,6 +83,36 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/** The debug switch KENNEL_FREEZE_CACHE=1 (or `true`): deep-freeze every informer's cache. */
+export function freezeCacheFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.KENNEL_FREEZE_CACHE;
+  return v === '1' || v === 'true';
+}
+
+const MUTATION_ERROR = /read only property|object is not extensible|Cannot delete property|Cannot freeze|Cannot redefine property/;
+
+/**
+ * With KENNEL_FREEZE_CACHE=1, print an error that looks like a write to a frozen (cached)
+ * object to stderr with its stack, wherever it was caught (handlers, reconciles: their loggers
+ * are often silent in tests), and append it to the file KENNEL_FREEZE_CACHE_LOG names if set
+ * (for a child process whose stderr is not shown). Returns whether it reported. Cheap when the
+ * switch is off.
+ */
+export function reportCacheMutation(where: string, err: unknown): boolean {
+  if (!freezeCacheFromEnv() || !(err instanceof TypeError) || !MUTATION_ERROR.test(err.message)) return false;
+  const line = `KENNEL_FREEZE_CACHE: cached object mutated in ${where}: ${err.stack ?? err.message}\n`;
+  process.stderr.write(line);
+  const file = process.env.KENNEL_FREEZE_CACHE_LOG;
+  if (file) {
+    try {
+      appendFileSync(file, line);
+    } catch {
+      // a debug aid only
+    }
+  }
+  return true;
+}
+
 /** A watch must have lasted this long to count as healthy (its end then relists at once). */
 const HEALTHY_WATCH_MS = 1000;
 
@@ -86,6 +121,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   readonly name: string;
   private readonly client: KubeClient;
   private readonly opts: InformerOptions<T>;
+  private readonly freeze: boolean;
   private readonly clock: Clock;
   private readonly log?: Logger;
   private readonly cache = new Map<string, T>();
@@ -110,6 +146,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.client = client;
     this.resource = resource;
     this.opts = opts;
+    this.freeze = opts.freeze ?? freezeCacheFromEnv();
     this.clock = opts.clock ?? realClock;
     this.log = opts.logger;
     this.name = opts.name ?? resource.plural;
@@ -124,21 +161,37 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   /**
    * Register handlers; returns a function that unregisters them. A handler added after the
-   * informer has synced first gets onAdd for every cached object.
+   * informer has synced first gets onAdd(obj, true) for every cached object, at once (as
+   * client-go's shared informers replay their store to a late handler); one added before gets
+   * the first list as it arrives.
    */
   addEventHandler(h: EventHandler<T>): () => void {
     this.handlers.add(h);
     if (this.synced && h.onAdd) {
-      for (const obj of this.cache.values()) this.call(() => h.onAdd!(obj, true));
+      for (const obj of this.cache.values()) {
+        try {
+          h.onAdd(obj, true);
+        } catch (e) {
+          this.handlerFailed(e);
+        }
+      }
     }
     return () => {
       this.handlers.delete(h);
     };
   }
 
-  /** Add an index (before or after start: existing objects are indexed at once). */
+  /**
+   * Add an index (before or after start: existing objects are indexed at once). Index names
+   * are per informer, and a shared informer's are shared by every component using it: adding
+   * the same function under the same name again is a no-op (a controller restarted on a
+   * process-wide factory, two controllers with one index), another function under a taken
+   * name throws. So index functions are module-level constants, and names say whose they are.
+   */
   addIndexer(name: string, fn: IndexFunc<T>): void {
-    if (this.indexers.has(name)) throw new Error(`informer ${this.name} already has an index ${name}`);
+    const had = this.indexers.get(name);
+    if (had === fn) return;
+    if (had) throw new Error(`informer ${this.name} already has another index named ${name}`);
     this.indexers.set(name, fn);
     this.indices.set(name, new Map());
     for (const [key, obj] of this.cache) this.indexOne(key, obj, name, fn);
@@ -359,16 +412,16 @@ export class Informer<T extends KubeObject = KubeObject> {
       const old = this.cache.get(key);
       if (!old) {
         this.store(key, obj);
-        this.emit((h) => h.onAdd?.(obj, initial));
+        this.emitAdd(obj, initial);
       } else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) {
         this.store(key, obj);
-        this.emit((h) => h.onUpdate?.(old, obj));
+        this.emitUpdate(old, obj);
       }
     }
     for (const [key, old] of [...this.cache]) {
       if (seen.has(key)) continue;
       this.remove(key);
-      this.emit((h) => h.onDelete?.(old, true));
+      this.emitDelete(old, true);
     }
     this.rv = rv;
     if (!this.synced) {
@@ -403,11 +456,11 @@ export class Informer<T extends KubeObject = KubeObject> {
           const old = this.cache.get(key);
           if (ev.type === 'DELETED') {
             if (old) this.remove(key);
-            this.emit((h) => h.onDelete?.(obj, false));
+            this.emitDelete(obj, false);
           } else {
             this.store(key, obj);
-            if (old) this.emit((h) => h.onUpdate?.(old, obj));
-            else this.emit((h) => h.onAdd?.(obj, false));
+            if (old) this.emitUpdate(old, obj);
+            else this.emitAdd(obj, false);
           }
           if (rv) this.rv = rv;
         },
@@ -424,7 +477,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.resyncTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
       if (this.synced) {
-        for (const obj of [...this.cache.values()]) this.emit((h) => h.onUpdate?.(obj, obj));
+        for (const obj of [...this.cache.values()]) this.emitUpdate(obj, obj);
       }
       this.scheduleResync();
     }, period);
@@ -434,13 +487,52 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   private prepare(obj: T): T {
     if (!obj.metadata) (obj as KubeObject).metadata = {};
-    return this.opts.freeze ? deepFreeze(obj) : obj;
+    return this.freeze ? deepFreeze(obj) : obj;
   }
 
   private store(key: string, obj: T): void {
-    if (this.cache.has(key)) this.unindex(key);
+    const per = this.indexed.get(key);
     this.cache.set(key, obj);
-    for (const [name, fn] of this.indexers) this.indexOne(key, obj, name, fn);
+    if (!per) {
+      for (const [name, fn] of this.indexers) this.indexOne(key, obj, name, fn);
+      return;
+    }
+    // An update: most leave every index value as it was (a status change), so touch only the
+    // indexes whose values changed.
+    for (const [name, fn] of this.indexers) {
+      const prev = per.get(name);
+      const values = this.indexValues(key, obj, name, fn);
+      if (prev && sameValues(prev, values)) continue;
+      const idx = this.indices.get(name)!;
+      if (prev) for (const v of prev) this.dropKey(idx, v, key);
+      if (values.length === 0) {
+        per.delete(name);
+        continue;
+      }
+      for (const v of values) {
+        let set = idx.get(v);
+        if (!set) idx.set(v, (set = new Set()));
+        set.add(key);
+      }
+      per.set(name, values);
+    }
+    if (per.size === 0) this.indexed.delete(key);
+  }
+
+  private indexValues(key: string, obj: T, name: string, fn: IndexFunc<T>): string[] {
+    try {
+      return fn(obj);
+    } catch (e) {
+      this.log?.error('index function failed', { informer: this.name, index: name, object: key, error: String(e) });
+      return [];
+    }
+  }
+
+  private dropKey(idx: Map<string, Set<string>>, value: string, key: string): void {
+    const set = idx.get(value);
+    if (!set) return;
+    set.delete(key);
+    if (set.size === 0) idx.delete(value);
   }
 
   private remove(key: string): void {
@@ -449,13 +541,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private indexOne(key: string, obj: T, name: string, fn: IndexFunc<T>): void {
-    let values: string[];
-    try {
-      values = fn(obj);
-    } catch (e) {
-      this.log?.error('index function failed', { informer: this.name, index: name, object: key, error: String(e) });
-      return;
-    }
+    const values = this.indexValues(key, obj, name, fn);
     if (values.length === 0) return;
     const idx = this.indices.get(name)!;
     for (const v of values) {
@@ -474,27 +560,56 @@ export class Informer<T extends KubeObject = KubeObject> {
     for (const [name, values] of per) {
       const idx = this.indices.get(name);
       if (!idx) continue;
-      for (const v of values) {
-        const set = idx.get(v);
-        if (!set) continue;
-        set.delete(key);
-        if (set.size === 0) idx.delete(v);
-      }
+      for (const v of values) this.dropKey(idx, v, key);
     }
     this.indexed.delete(key);
   }
 
-  private emit(fn: (h: EventHandler<T>) => void): void {
-    for (const h of this.handlers) this.call(() => fn(h));
-  }
-
-  private call(fn: () => void): void {
-    try {
-      fn();
-    } catch (e) {
-      this.log?.error('informer event handler failed', { informer: this.name, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  // Every event goes to every handler (a process-wide informer has one per component): plain
+  // loops, no closure per event and handler.
+  private emitAdd(obj: T, initial: boolean): void {
+    for (const h of this.handlers) {
+      if (!h.onAdd) continue;
+      try {
+        h.onAdd(obj, initial);
+      } catch (e) {
+        this.handlerFailed(e);
+      }
     }
   }
+
+  private emitUpdate(old: T, obj: T): void {
+    for (const h of this.handlers) {
+      if (!h.onUpdate) continue;
+      try {
+        h.onUpdate(old, obj);
+      } catch (e) {
+        this.handlerFailed(e);
+      }
+    }
+  }
+
+  private emitDelete(obj: T, finalStateUnknown: boolean): void {
+    for (const h of this.handlers) {
+      if (!h.onDelete) continue;
+      try {
+        h.onDelete(obj, finalStateUnknown);
+      } catch (e) {
+        this.handlerFailed(e);
+      }
+    }
+  }
+
+  private handlerFailed(e: unknown): void {
+    reportCacheMutation(`an event handler of informer ${this.name}`, e);
+    this.log?.error('informer event handler failed', { informer: this.name, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  }
+}
+
+function sameValues(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function deepFreeze<T>(v: T): T {
@@ -515,27 +630,46 @@ export interface InformerFactoryOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   clock?: Clock;
   logger?: Logger;
+  /** Default: freezeCacheFromEnv(). */
   freeze?: boolean;
+}
+
+/** Which informer of a resource: all of it, or a namespace / selection of it. */
+export interface InformerSelection {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+/** What a component needs of a factory: InformerFactory itself, or a scoped() view of one. */
+export interface InformerSource {
+  informer<T extends KubeObject = KubeObject>(resource: ResourceRef, opts?: InformerSelection): Informer<T>;
+  start(): void;
+  waitForSync(opts?: WaitOptions): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /**
  * One informer per (resource, namespace, selectors) for all the controllers of one process,
  * so they share one list+watch and one cache each — as kube-controller-manager's controllers
- * share a SharedInformerFactory.
+ * share a SharedInformerFactory. Whoever made the factory owns its lifetime (stop()); the
+ * components using it start it (idempotent) and wait for their own informers (scoped()).
  */
-export class InformerFactory {
+export class InformerFactory implements InformerSource {
   private readonly informers = new Map<string, Informer<KubeObject>>();
   private started = false;
+  private stopped = false;
 
   constructor(
     private readonly client: KubeClient,
     private readonly opts: InformerFactoryOptions = {},
   ) {}
 
-  informer<T extends KubeObject = KubeObject>(resource: ResourceRef, opts: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {}): Informer<T> {
+  informer<T extends KubeObject = KubeObject>(resource: ResourceRef, opts: InformerSelection = {}): Informer<T> {
     const key = [resource.group, resource.version, resource.plural, opts.namespace ?? '', opts.labelSelector ?? '', opts.fieldSelector ?? ''].join('|');
     let inf = this.informers.get(key);
     if (!inf) {
+      if (this.stopped) throw new Error(`informer factory stopped: no new informer for ${resource.plural}`);
       inf = new Informer<KubeObject>(this.client, resource, {
         ...opts,
         resyncPeriodMs: this.opts.resyncPeriodMs,
@@ -557,12 +691,42 @@ export class InformerFactory {
     for (const i of this.informers.values()) i.start();
   }
 
+  /** Wait for every informer made so far (a component should wait for its own: scoped()). */
   waitForSync(opts: WaitOptions = {}): Promise<void> {
     return waitForCacheSync(this.informers.values(), opts);
   }
 
+  /** Stop every informer (the owner's call: the components sharing the factory must have
+   *  stopped or be stopping). Idempotent. */
   async stop(): Promise<void> {
+    this.stopped = true;
     await Promise.all([...this.informers.values()].map((i) => i.stop()));
+  }
+
+  /** How many informers the factory holds (tests, logs). */
+  get size(): number {
+    return this.informers.size;
+  }
+
+  /**
+   * A view for one component: informer() shares this factory's informers and remembers which
+   * the component asked for, start() starts the factory, waitForSync() waits for the
+   * component's informers only (not for another component's that cannot list), and stop()
+   * leaves everything running (the factory's owner stops it).
+   */
+  scoped(): InformerSource {
+    const parent = this;
+    const mine = new Set<Informer<KubeObject>>();
+    return {
+      informer<T extends KubeObject = KubeObject>(resource: ResourceRef, opts: InformerSelection = {}): Informer<T> {
+        const inf = parent.informer<T>(resource, opts);
+        mine.add(inf as unknown as Informer<KubeObject>);
+        return inf;
+      },
+      start: () => parent.start(),
+      waitForSync: (opts: WaitOptions = {}) => waitForCacheSync(mine, opts),
+      stop: async () => {},
+    };
   }
 }
 

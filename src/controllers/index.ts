@@ -15,7 +15,7 @@ import { disruptionController } from './disruption/controller.ts';
 
 export const garbageCollector: ControllerFactory = {
   name: 'garbage-collector',
-  start: (ctx) => startGarbageCollector({ client: ctx.client, registry: ctx.registry, logger: ctx.logger }),
+  start: (ctx) => startGarbageCollector({ client: ctx.client, registry: ctx.registry, logger: ctx.logger, informers: ctx.informers }),
 };
 
 // A dead node's Terminating StatefulSet pods are force-deleted after lease + margin: the agents

@@ -1,7 +1,16 @@
 // The controller manager: runs a set of controllers, each an API client, while this process
 // holds the `kennel-controller-manager` Lease. Several `kennel server` processes on one etcd
 // thus run each controller exactly once; a new leader starts them when the old one goes.
+//
+// Informers: every controller of a term shares one InformerFactory (ctx.informers: one
+// list+watch and one cache per resource for all of them, as kube-controller-manager's
+// SharedInformerFactory). Either the process's (opts.informers: its owner, e.g. `kennel
+// server`, also gives it to the scheduler and stops it; caches stay warm across terms and a
+// new term's controllers get the cached objects replayed as adds), or, without one, a factory
+// the manager makes per leadership term and stops once the term's controllers have stopped (a
+// new term starts with fresh caches).
 import { LeaderElector } from '../client/leaderelection.ts';
+import { InformerFactory } from '../client/informer.ts';
 import type { KubeClient } from '../client/rest.ts';
 import type { Registry } from '../registry/index.ts';
 import type { Logger } from '../util/log.ts';
@@ -14,6 +23,9 @@ export interface ControllerContext {
   client: KubeClient;
   registry: Registry;
   logger: Logger;
+  /** Shared by every controller of the term: start it (idempotent), never stop it, never
+   *  mutate what its caches return (copy first). */
+  informers: InformerFactory;
 }
 
 export interface ControllerFactory {
@@ -21,9 +33,11 @@ export interface ControllerFactory {
   start(ctx: ControllerContext): Promise<RunningController>;
 }
 
-export interface ManagerOptions extends ControllerContext {
+export interface ManagerOptions extends Omit<ControllerContext, 'informers'> {
   identity: string;
   controllers: ControllerFactory[];
+  /** The process's factory, shared by every term (not stopped here). Default: one per term. */
+  informers?: InformerFactory;
   /** Lease name (one per group of controllers run together). */
   leaseName?: string;
   leaseDurationMs?: number;
@@ -31,12 +45,22 @@ export interface ManagerOptions extends ControllerContext {
   retryPeriodMs?: number;
 }
 
+interface Term {
+  informers: InformerFactory;
+  ownInformers: boolean;
+  running: { name: string; c: RunningController }[];
+  ended: boolean;
+}
+
 export async function startControllerManager(opts: ManagerOptions): Promise<{ stop(): Promise<void>; isLeader(): boolean }> {
   const log = opts.logger;
-  let running: { name: string; c: RunningController }[] = [];
-  const stopAll = async () => {
-    const rs = running.reverse();
-    running = [];
+  let term: Term | null = null;
+  let stopping: Promise<void> = Promise.resolve();
+  /** Stop the term's controllers (last started first), then its own factory. */
+  const endTerm = async (t: Term): Promise<void> => {
+    t.ended = true;
+    const rs = t.running.reverse();
+    t.running = [];
     for (const r of rs) {
       try {
         await r.c.stop();
@@ -44,6 +68,13 @@ export async function startControllerManager(opts: ManagerOptions): Promise<{ st
         log.error('controller stop failed', { controller: r.name, error: String(e) });
       }
     }
+    if (t.ownInformers) await t.informers.stop();
+  };
+  const stopTerm = (): Promise<void> => {
+    const t = term;
+    term = null;
+    if (t) stopping = stopping.then(() => endTerm(t));
+    return stopping;
   };
   const elector = new LeaderElector({
     client: opts.client,
@@ -54,28 +85,39 @@ export async function startControllerManager(opts: ManagerOptions): Promise<{ st
     renewDeadlineMs: opts.renewDeadlineMs ?? 10000,
     retryPeriodMs: opts.retryPeriodMs ?? 2000,
     logger: log,
-    onStartedLeading: async () => {
+    onStartedLeading: async (signal) => {
       log.info('became leader; starting controllers', { identity: opts.identity, controllers: opts.controllers.map((c) => c.name) });
+      // The previous term's controllers (and its factory) are gone first.
+      await stopping;
+      if (signal.aborted) return;
+      const informers = opts.informers ?? new InformerFactory(opts.client, { logger: log.child('informers') });
+      const t: Term = { informers, ownInformers: !opts.informers, running: [], ended: false };
+      term = t;
       for (const f of opts.controllers) {
+        if (t.ended) break;
         try {
-          const c = await f.start({ client: opts.client, registry: opts.registry, logger: log.child(f.name) });
-          running.push({ name: f.name, c });
+          const c = await f.start({ client: opts.client, registry: opts.registry, logger: log.child(f.name), informers });
+          // The term ended while this one was starting: stop it at once.
+          if (t.ended) await c.stop();
+          else t.running.push({ name: f.name, c });
         } catch (e) {
-          log.error('controller failed to start', { controller: f.name, error: String(e) });
+          if (!t.ended) log.error('controller failed to start', { controller: f.name, error: String(e) });
         }
       }
     },
     onStoppedLeading: () => {
       log.warn('lost leadership; stopping controllers', { identity: opts.identity });
-      void stopAll();
+      void stopTerm();
     },
   });
   elector.start();
   return {
     isLeader: () => elector.isLeader(),
     async stop() {
-      await stopAll();
+      await stopTerm();
       await elector.stop();
+      // onStoppedLeading may have queued the end of the term.
+      await stopping;
     },
   };
 }

@@ -1,7 +1,7 @@
 // Every active namespace gets a `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap
 // (the cluster CA, for in-cluster clients), as Kubernetes' serviceaccounts and root-ca-cert
 // publisher controllers keep them; deleted ones come back.
-import { InformerFactory } from '../client/informer.ts';
+import { InformerFactory, reportCacheMutation, type InformerSource } from '../client/informer.ts';
 import { WorkQueue } from '../client/workqueue.ts';
 import { isAlreadyExists, isNotFound, resourceRef, type KubeClient } from '../client/rest.ts';
 import type { KubeObject } from '../registry/types.ts';
@@ -30,18 +30,28 @@ export function missingObjects(ns: KubeObject, hasDefaultSA: boolean, rootCA: Ku
   return out;
 }
 
-export async function startServiceAccountsController(opts: { client: KubeClient; logger: Logger }): Promise<{ stop(): Promise<void> }> {
+export async function startServiceAccountsController(opts: { client: KubeClient; logger: Logger; informers?: InformerFactory }): Promise<{ stop(): Promise<void> }> {
   const { client, logger: log } = opts;
-  const factory = new InformerFactory(client, { logger: log });
+  // The process's factory (its owner stops it) or an own one.
+  const factory: InformerSource = opts.informers ? opts.informers.scoped() : new InformerFactory(client, { logger: log });
   const namespaces = factory.informer(NAMESPACES);
   const accounts = factory.informer(SERVICEACCOUNTS, { fieldSelector: 'metadata.name=default' });
   const rootCAs = factory.informer(CONFIGMAPS, { fieldSelector: `metadata.name=${ROOT_CA_CONFIGMAP}` });
   const queue = new WorkQueue<string>({ name: 'serviceaccounts', logger: log });
   const enqueue = (o: KubeObject) => queue.add(o.metadata.namespace ?? o.metadata.name ?? '');
-  namespaces.addEventHandler({ onAdd: enqueue, onUpdate: (_o, n) => enqueue(n), onDelete: () => {} });
-  for (const inf of [accounts, rootCAs]) inf.addEventHandler({ onAdd: () => {}, onUpdate: (_o, n) => enqueue(n), onDelete: (o) => enqueue(o) });
+  const unregister = [
+    namespaces.addEventHandler({ onAdd: enqueue, onUpdate: (_o, n) => enqueue(n), onDelete: () => {} }),
+    ...[accounts, rootCAs].map((inf) => inf.addEventHandler({ onAdd: () => {}, onUpdate: (_o, n) => enqueue(n), onDelete: (o) => enqueue(o) })),
+  ];
   factory.start();
-  await factory.waitForSync();
+  try {
+    await factory.waitForSync();
+  } catch (e) {
+    for (const u of unregister) u();
+    queue.shutDown();
+    await factory.stop();
+    throw e;
+  }
   const caPem = client.config.ca;
   const done = queue.runWorkers(2, async (ns) => {
     const nsObj = namespaces.get(undefined, ns);
@@ -56,17 +66,23 @@ export async function startServiceAccountsController(opts: { client: KubeClient;
         else if (!isAlreadyExists(e) && !isNotFound(e)) throw e;
       }
     }
+  }, {
+    onError: (ns, err, requeues) => {
+      reportCacheMutation(`serviceaccounts ${ns}`, err);
+      log.warn('reconcile failed; retrying', { namespace: ns, retries: requeues, error: String(err) });
+    },
   });
   return {
     async stop() {
       queue.shutDown();
+      for (const u of unregister) u();
       await done;
-      factory.stop();
+      await factory.stop();
     },
   };
 }
 
 export const serviceAccountsController: ControllerFactory = {
   name: 'serviceaccounts',
-  start: (ctx) => startServiceAccountsController({ client: ctx.client, logger: ctx.logger }),
+  start: (ctx) => startServiceAccountsController({ client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
 };

@@ -18,7 +18,7 @@
 //   on the others).
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Informer, waitForCacheSync, type InformerFactory } from '../client/informer.ts';
+import { Informer, reportCacheMutation, waitForCacheSync, type InformerFactory } from '../client/informer.ts';
 import { LeaderElector } from '../client/leaderelection.ts';
 import { isApiStatusError, isNotFound, objectKey, type KubeClient, type ResourceRef } from '../client/rest.ts';
 import { realClock, type Clock } from '../client/clock.ts';
@@ -348,6 +348,7 @@ class SchedulerImpl implements Scheduler {
       try {
         this.scheduleOne(key);
       } catch (e) {
+        reportCacheMutation(`the scheduler (pod ${key})`, e);
         this.log.error('scheduling attempt failed', { pod: key, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
         this.queue.retryLater(key);
       }

@@ -8,7 +8,7 @@ import { StoreError, type KeyValue, type ListOptions, type ListResult, type Stor
 import { defaultRegistry } from '../../src/registry/index.ts';
 import type { KubeObject } from '../../src/registry/types.ts';
 import { KubeClient, resourceOf, resourceRef, type ResourceRef } from '../../src/client/rest.ts';
-import { Informer, InformerFactory, CONTROLLER_INDEX, NODE_NAME_INDEX, type EventHandler } from '../../src/client/informer.ts';
+import { Informer, InformerFactory, CONTROLLER_INDEX, NODE_NAME_INDEX, freezeCacheFromEnv, type EventHandler } from '../../src/client/informer.ts';
 
 const registry = defaultRegistry();
 const CM = resourceOf(registry, 'v1', 'configmaps');
@@ -329,5 +329,64 @@ describe('Informer', () => {
     } finally {
       await f.stop();
     }
+  });
+
+  it('a shared factory: scoped views start it, wait for their own informers, and never stop it', async () => {
+    await client.create(NS, { metadata: { name: 'inf-shared' } });
+    await client.create(CM, cm('shared-1', 'inf-shared'));
+    const f = new InformerFactory(client, { backoff: { initialMs: 20, maxMs: 200 } });
+    try {
+      // Component 1 asks for a kind that cannot be listed: its wait fails, component 2's not.
+      const one = f.scoped();
+      const broken = one.informer(resourceRef('example.com/v1', 'gadgets', true));
+      const cms1 = one.informer(CM, { namespace: 'inf-shared' });
+      one.start();
+      one.start();
+      const two = f.scoped();
+      const cms2 = two.informer(CM, { namespace: 'inf-shared' });
+      assert.equal(cms1, cms2, 'one informer for both');
+      two.start();
+      await two.waitForSync({ timeoutMs: 5000 });
+      await assert.rejects(one.waitForSync({ timeoutMs: 200 }), /did not sync within 200 ms/);
+      assert.equal(broken.hasSynced(), false);
+      assert.equal(cms1.lists, 1, 'started once, listed once');
+
+      // A handler added after the first list gets every cached object as an initial add.
+      const r = recorder();
+      const unregister = cms2.addEventHandler(r.handler);
+      assert.deepEqual(r.events, [['add', 'inf-shared/shared-1', true]]);
+
+      // Indexes of two components coexist; the same function under a taken name is a no-op
+      // (a restarted controller), another function under it throws.
+      const byV = (o: KubeObject): string[] => [String((o.data as Record<string, string> | undefined)?.v ?? '')];
+      const byName = (o: KubeObject): string[] => [o.metadata.name ?? ''];
+      cms1.addIndexer('test/one-by-v', byV);
+      cms2.addIndexer('test/two-by-name', byName);
+      cms2.addIndexer('test/one-by-v', byV);
+      assert.throws(() => cms2.addIndexer('test/one-by-v', byName), /already has another index named test\/one-by-v/);
+      assert.deepEqual(cms1.indexKeys('test/one-by-v', '1'), ['inf-shared/shared-1']);
+      assert.deepEqual(cms1.indexKeys('test/two-by-name', 'shared-1'), ['inf-shared/shared-1']);
+
+      // Stopping a view stops nothing: the shared informer follows changes.
+      await one.stop();
+      await client.create(CM, cm('shared-2', 'inf-shared', '2'));
+      await eventually('the shared informer to see shared-2', () => r.events.some((e) => e[0] === 'add' && e[1] === 'inf-shared/shared-2'));
+      assert.deepEqual(cms2.indexKeys('test/one-by-v', '2'), ['inf-shared/shared-2']);
+      unregister();
+
+      // The owner's stop() ends every informer; no new informer after it.
+      await f.stop();
+      await assert.rejects(cms1.waitForSync().then(() => broken.waitForSync()), /stopped before it synced/);
+      assert.throws(() => f.informer(PODS), /factory stopped/);
+    } finally {
+      await f.stop();
+    }
+  });
+
+  it('KENNEL_FREEZE_CACHE=1 freezes every informer\'s cache by default', () => {
+    assert.equal(freezeCacheFromEnv({ KENNEL_FREEZE_CACHE: '1' }), true);
+    assert.equal(freezeCacheFromEnv({ KENNEL_FREEZE_CACHE: 'true' }), true);
+    assert.equal(freezeCacheFromEnv({ KENNEL_FREEZE_CACHE: '0' }), false);
+    assert.equal(freezeCacheFromEnv({}), false);
   });
 });

@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/apiserver.ts';
 import { KubeClient, isNotFound, type ResourceRef } from '../../src/client/rest.ts';
-import { Informer } from '../../src/client/informer.ts';
+import { Informer, InformerFactory } from '../../src/client/informer.ts';
 import type { KubeObject } from '../../src/registry/types.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import {
@@ -479,10 +479,21 @@ describe('event recorder', () => {
   });
 
   it('the controller factory starts under a controller manager context and stops', async () => {
-    const running = await statefulSetController.start({ client, registry: defaultRegistry(), logger: silentLogger });
-    await client.create(STATEFULSETS, statefulSet('solo', { replicas: 1, claims: false }));
-    await waitFor('solo-0', async () => (await client.get(PODS, NS, 'solo-0').catch(() => undefined)) !== undefined);
-    await running.stop();
+    const informers = new InformerFactory(client, { freeze: true });
+    try {
+      const running = await statefulSetController.start({ client, registry: defaultRegistry(), logger: silentLogger, informers });
+      await client.create(STATEFULSETS, statefulSet('solo', { replicas: 1, claims: false }));
+      await waitFor('solo-0', async () => (await client.get(PODS, NS, 'solo-0').catch(() => undefined)) !== undefined);
+      // It took its informers from the manager's factory, and leaves them running.
+      assert.ok(informers.size >= 4);
+      const pods = informers.informer(PODS);
+      await running.stop();
+      assert.ok(pods.hasSynced());
+      await client.delete(PODS, NS, 'solo-0', { gracePeriodSeconds: 0 }).catch(() => undefined);
+      await waitFor('the shared pod informer to follow changes after the stop', async () => pods.get(NS, 'solo-0') === undefined);
+    } finally {
+      await informers.stop();
+    }
   });
 
   it('drops events beyond maxPending instead of queueing without bound', async () => {

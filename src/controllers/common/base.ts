@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { KubeClient, isAlreadyExists, isConflict } from '../../client/rest.ts';
 import { RoundFailure, errText } from './errors.ts';
-import { InformerFactory } from '../../client/informer.ts';
+import { InformerFactory, reportCacheMutation, type InformerSource } from '../../client/informer.ts';
 import { WorkQueue } from '../../client/workqueue.ts';
 import { realClock, type Clock } from '../../client/clock.ts';
 import { EventRecorder, type Recorder } from '../../client/events.ts';
@@ -17,7 +17,8 @@ export interface ControllerBaseOptions {
   /** A client of the API server; the controller makes its own from its config. */
   client: KubeClient;
   logger?: Logger;
-  /** Share informers with the process's other controllers (started here, not stopped). */
+  /** Share informers with the process's other controllers: started here (idempotent), only
+   *  this controller's informers waited for, never stopped here (the owner stops it). */
   informers?: InformerFactory;
   /** Where events go (default: core/v1 Events from the controller's component). */
   recorder?: Recorder;
@@ -68,7 +69,8 @@ export class ControllerBase {
   readonly log: Logger;
   readonly clock: Clock;
   readonly client: KubeClient;
-  readonly factory: InformerFactory;
+  /** The shared factory seen through scoped(), or the controller's own. */
+  readonly factory: InformerSource;
   readonly recorder: Recorder;
   readonly queue: WorkQueue<string>;
   readonly signal: AbortSignal;
@@ -87,7 +89,7 @@ export class ControllerBase {
     this.clock = opts.clock ?? realClock;
     this.client = new KubeClient(opts.client.config, { userAgent: spec.userAgent, fieldManager: spec.fieldManager });
     this.ownFactory = !opts.informers;
-    this.factory = opts.informers ?? new InformerFactory(this.client, { clock: this.clock, logger: this.log });
+    this.factory = opts.informers ? opts.informers.scoped() : new InformerFactory(this.client, { clock: this.clock, logger: this.log });
     const clock = this.clock;
     this.ownRecorder = opts.recorder ? undefined : new EventRecorder({ client: this.client, component: spec.component, host: opts.identity, logger: this.log, now: () => clock.now() });
     this.recorder = opts.recorder ?? (this.ownRecorder as EventRecorder);
@@ -133,6 +135,7 @@ export class ControllerBase {
       },
       {
         onError: (key, err, requeues) => {
+          reportCacheMutation(`${this.queue.name} ${key}`, err);
           if (!this.signal.aborted) onError(key, err, requeues);
         },
       },

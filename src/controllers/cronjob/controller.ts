@@ -214,5 +214,5 @@ export async function startCronJobController(opts: CronJobControllerOptions): Pr
 /** The CronJob controller for the controller manager. */
 export const cronJobController: ControllerFactory = {
   name: 'cronjob',
-  start: (ctx: ControllerContext) => startCronJobController({ client: ctx.client, logger: ctx.logger }),
+  start: (ctx: ControllerContext) => startCronJobController({ client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
 };

@@ -299,5 +299,5 @@ export async function startDaemonSetController(opts: DaemonSetControllerOptions)
 /** The DaemonSet controller for the controller manager. */
 export const daemonSetController: ControllerFactory = {
   name: 'daemonset',
-  start: (ctx: ControllerContext) => startDaemonSetController({ client: ctx.client, logger: ctx.logger }),
+  start: (ctx: ControllerContext) => startDaemonSetController({ client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
 };

@@ -273,5 +273,5 @@ export async function startDeploymentController(opts: DeploymentControllerOption
 /** The Deployment controller for the controller manager. */
 export const deploymentController: ControllerFactory = {
   name: 'deployment',
-  start: (ctx: ControllerContext) => startDeploymentController({ client: ctx.client, logger: ctx.logger }),
+  start: (ctx: ControllerContext) => startDeploymentController({ client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
 };

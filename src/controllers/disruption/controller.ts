@@ -258,5 +258,5 @@ export async function startDisruptionController(opts: DisruptionControllerOption
 /** The disruption controller for the controller manager. */
 export const disruptionController: ControllerFactory = {
   name: 'disruption',
-  start: (ctx: ControllerContext) => startDisruptionController({ client: ctx.client, registry: ctx.registry, logger: ctx.logger }),
+  start: (ctx: ControllerContext) => startDisruptionController({ client: ctx.client, registry: ctx.registry, logger: ctx.logger, informers: ctx.informers }),
 };

@@ -94,5 +94,5 @@ export async function startEndpointsController(opts: ServiceControllerOptions): 
 /** The Endpoints controller for the controller manager. */
 export const endpointsController: ControllerFactory = {
   name: 'endpoints',
-  start: (ctx: ControllerContext) => startEndpointsController({ client: ctx.client, logger: ctx.logger }),
+  start: (ctx: ControllerContext) => startEndpointsController({ client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
 };

@@ -111,5 +111,5 @@ export async function startEndpointSliceController(opts: EndpointSliceController
 /** The EndpointSlice controller for the controller manager. */
 export const endpointSliceController: ControllerFactory = {
   name: 'endpointslice',
-  start: (ctx: ControllerContext) => startEndpointSliceController({ client: ctx.client, logger: ctx.logger }),
+  start: (ctx: ControllerContext) => startEndpointSliceController({ client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
 };

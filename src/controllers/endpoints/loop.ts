@@ -72,13 +72,8 @@ export async function startServiceLoop(spec: LoopSpec, opts: ServiceControllerOp
   const services = factory.informer(SERVICES);
   const pods = factory.informer(PODS);
   const target = factory.informer(spec.target);
-  for (const [name, fn] of Object.entries(spec.targetIndexers ?? {})) {
-    try {
-      target.addIndexer(name, fn);
-    } catch {
-      // a shared informer may already carry it
-    }
-  }
+  // Module-level functions: adding one again to a shared informer is a no-op.
+  for (const [name, fn] of Object.entries(spec.targetIndexers ?? {})) target.addIndexer(name, fn);
   const index = new ServiceSelectorIndex();
   const enqueue = (k: string): void => queue.add(k);
   base.handle(

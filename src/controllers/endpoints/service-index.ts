@@ -102,10 +102,16 @@ export function watchServicesAndPods(services: Informer, pods: Informer, index: 
         forPod(p); // resync
         return;
       }
-      const labelsChanged = !sameLabels(o.metadata.labels, p.metadata.labels);
-      if (!labelsChanged && podEndpointFingerprint(o) === podEndpointFingerprint(p)) return;
+      if (sameLabels(o.metadata.labels, p.metadata.labels)) {
+        // Same services before and after: none (the common case, checked first as it is
+        // cheap), or the pod's endpoint did not change, means nothing to do.
+        const keys = index.servicesFor(p);
+        if (keys.length === 0 || podEndpointFingerprint(o) === podEndpointFingerprint(p)) return;
+        for (const k of keys) enqueue(k);
+        return;
+      }
       const keys = new Set(index.servicesFor(p));
-      if (labelsChanged) for (const k of index.servicesFor(o)) keys.add(k);
+      for (const k of index.servicesFor(o)) keys.add(k);
       for (const k of keys) enqueue(k);
     },
     onDelete: forPod,

@@ -15,7 +15,7 @@ import { setMaxListeners } from 'node:events';
 import type { KubeObject, ObjectMeta, OwnerReference, ResourceDef } from '../../registry/types.ts';
 import type { Registry } from '../../registry/index.ts';
 import { isInvalid, isNotFound, isConflict, KubeClient, splitApiVersion } from '../../client/rest.ts';
-import { InformerFactory, type Informer } from '../../client/informer.ts';
+import { InformerFactory, reportCacheMutation, type Informer } from '../../client/informer.ts';
 import { WorkQueue } from '../../client/workqueue.ts';
 import type { Clock } from '../../client/clock.ts';
 import { createLogger, type Logger } from '../../util/log.ts';
@@ -396,6 +396,7 @@ export async function startGarbageCollector(opts: GarbageCollectorOptions): Prom
   log.info('garbage collector started', { resources: informers.length, graph: graph.size });
   workers = queue.runWorkers(opts.workers ?? 4, reconcile, {
     onError: (key, err, requeues) => {
+      reportCacheMutation(`garbage-collector ${key}`, err);
       if (signal.aborted) return;
       const n = graph.get(key);
       // A conflict only means the object changed under us: routine, retried with backoff.

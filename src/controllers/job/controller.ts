@@ -299,5 +299,5 @@ export async function startJobController(opts: JobControllerOptions): Promise<Jo
 /** The Job controller for the controller manager. */
 export const jobController: ControllerFactory = {
   name: 'job',
-  start: (ctx: ControllerContext) => startJobController({ client: ctx.client, logger: ctx.logger }),
+  start: (ctx: ControllerContext) => startJobController({ client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
 };

@@ -238,7 +238,7 @@ export async function startNodeLifecycleController(opts: NodeLifecycleOptions): 
 export function nodeLifecycleControllerWith(options: Omit<NodeLifecycleOptions, 'client' | 'logger'>): ControllerFactory {
   return {
     name: 'node-lifecycle',
-    start: (ctx: ControllerContext) => startNodeLifecycleController({ ...options, client: ctx.client, logger: ctx.logger }),
+    start: (ctx: ControllerContext) => startNodeLifecycleController({ ...options, client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
   };
 }
 

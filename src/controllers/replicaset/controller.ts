@@ -229,11 +229,11 @@ export async function startReplicaSetController(opts: ReplicaSetControllerOption
 /** The ReplicaSet controller for the controller manager. */
 export const replicaSetController: ControllerFactory = {
   name: 'replicaset',
-  start: (ctx: ControllerContext) => startReplicaSetController({ client: ctx.client, logger: ctx.logger, kind: 'ReplicaSet' }),
+  start: (ctx: ControllerContext) => startReplicaSetController({ client: ctx.client, logger: ctx.logger, kind: 'ReplicaSet', informers: ctx.informers }),
 };
 
 /** The replication controller (ReplicationControllers, same algorithm) for the controller manager. */
 export const replicationControllerController: ControllerFactory = {
   name: 'replicationcontroller',
-  start: (ctx: ControllerContext) => startReplicaSetController({ client: ctx.client, logger: ctx.logger, kind: 'ReplicationController' }),
+  start: (ctx: ControllerContext) => startReplicaSetController({ client: ctx.client, logger: ctx.logger, kind: 'ReplicationController', informers: ctx.informers }),
 };

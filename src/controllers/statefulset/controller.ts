@@ -27,7 +27,7 @@
 // created just before the set (kubectl apply of one file) never triggers it.
 import type { KubeObject } from '../../registry/types.ts';
 import { isNotFound, objectKey } from '../../client/rest.ts';
-import type { Informer, InformerFactory } from '../../client/informer.ts';
+import type { Informer } from '../../client/informer.ts';
 import type { ControllerContext, ControllerFactory, RunningController } from '../manager.ts';
 import { ControllerBase, roundRetryLogger, type ControllerBaseOptions } from '../common/base.ts';
 import { WriteExpectations } from '../common/cache-sync.ts';
@@ -311,9 +311,8 @@ export async function startStatefulSetController(opts: StatefulSetControllerOpti
   };
 }
 
-/** The StatefulSet controller for the controller manager (on the manager's shared informers
- *  when its context carries a factory). */
+/** The StatefulSet controller for the controller manager (on the manager's shared informers). */
 export const statefulSetController: ControllerFactory = {
   name: 'statefulset',
-  start: (ctx: ControllerContext & { informers?: InformerFactory }) => startStatefulSetController({ client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
+  start: (ctx: ControllerContext) => startStatefulSetController({ client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
 };

@@ -29,7 +29,12 @@ import { BINDER_COMPONENT, NODES, PVCS, PVS, STORAGE_CLASSES, type NodeObject, t
 export const BINDER_USER_AGENT = 'kennel-persistentvolume-binder';
 /** The field manager Kubernetes' controllers write with. */
 export const BINDER_FIELD_MANAGER = 'kube-controller-manager';
-const CLAIM_REF_INDEX = 'claimRef';
+/** Volumes by `namespace/name` of their spec.claimRef (the binder's index on the shared PV informer). */
+const CLAIM_REF_INDEX = 'volume-binder/claimRef';
+const claimRefIndexFunc = (v: PersistentVolume): string[] => {
+  const ref = v.spec?.claimRef;
+  return ref?.name ? [`${ref.namespace ?? ''}/${ref.name}`] : [];
+};
 
 export interface VolumeBinderOptions extends ControllerBaseOptions {
   /** Keys synced at once (default 2). */
@@ -57,10 +62,7 @@ export async function startVolumeBinder(opts: VolumeBinderOptions): Promise<Volu
   const events = new EventSink(recorder);
 
   const volumeInformer = factory.informer<PersistentVolume>(PVS);
-  volumeInformer.addIndexer(CLAIM_REF_INDEX, (v) => {
-    const ref = v.spec?.claimRef;
-    return ref?.name ? [`${ref.namespace ?? ''}/${ref.name}`] : [];
-  });
+  volumeInformer.addIndexer(CLAIM_REF_INDEX, claimRefIndexFunc);
   const claimInformer = factory.informer<PersistentVolumeClaim>(PVCS);
   const classes = factory.informer<StorageClass>(STORAGE_CLASSES);
   const nodes = factory.informer<NodeObject>(NODES);
@@ -242,5 +244,5 @@ export function parseBinderKey(key: string): { kind: 'claim' | 'volume'; namespa
 /** The PV/PVC binder for the controller manager. */
 export const volumeBinderController: ControllerFactory = {
   name: 'persistentvolume-binder',
-  start: (ctx: ControllerContext) => startVolumeBinder({ client: ctx.client, logger: ctx.logger }),
+  start: (ctx: ControllerContext) => startVolumeBinder({ client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
 };

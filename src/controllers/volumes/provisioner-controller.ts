@@ -251,7 +251,7 @@ export async function startLocalPathProvisioner(opts: LocalPathProvisionerOption
 export function makeLocalPathProvisioner(extra: Omit<LocalPathProvisionerOptions, 'client' | 'logger'> = {}): ControllerFactory {
   return {
     name: 'local-path-provisioner',
-    start: (ctx: ControllerContext) => startLocalPathProvisioner({ ...extra, client: ctx.client, logger: ctx.logger }),
+    start: (ctx: ControllerContext) => startLocalPathProvisioner({ ...extra, client: ctx.client, logger: ctx.logger, informers: ctx.informers }),
   };
 }
 
