@@ -4,6 +4,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   containerdPaths,
   parseRegistriesYaml,
@@ -20,7 +23,8 @@ import {
   toCriSandboxConfig,
 } from '../../src/agent/runtime/cri.ts';
 import { CRI_PROTO } from '../../src/agent/runtime/cri-proto.ts';
-import { buildImage, ociArchive, tar } from '../../src/agent/runtime/images.ts';
+import { ensurePodMasquerade, masqueradeChain, removePodMasquerade, renderMasqueradeRules, type CommandRunner } from '../../src/agent/runtime/cni-masquerade.ts';
+import { buildImage, buildToolsImageInChild, ociArchive, tar } from '../../src/agent/runtime/images.ts';
 import type { PodSandboxConfig } from '../../src/agent/runtime/types.ts';
 import protobuf from 'protobufjs';
 
@@ -87,7 +91,9 @@ describe('containerd config files', () => {
     assert.equal(bridge.type, 'bridge');
     assert.equal(bridge.bridge, 'kennel0');
     assert.equal(bridge.isGateway, true);
-    assert.equal(bridge.ipMasq, true);
+    // kennel masquerades for the whole pod CIDR (cni-masquerade.ts); the plugin only as a fallback.
+    assert.equal(bridge.ipMasq, false);
+    assert.equal(JSON.parse(renderCniConflist({ bridgeName: 'kennel0', podCIDR: '10.244.3.0/24', ipamDir: '/d', ipMasq: true })).plugins[0].ipMasq, true);
     assert.equal(bridge.ipam.type, 'host-local');
     assert.deepEqual(bridge.ipam.ranges, [[{ subnet: '10.244.3.0/24' }]]);
     assert.equal(bridge.ipam.dataDir, '/d/cni/ipam');
@@ -124,6 +130,85 @@ configs:
     assert.match(secure, /ca = "\/ca.pem"/);
     assert.throws(() => parseRegistriesYaml('mirrors:\n  x:\n    endpoint: 5\n'), /endpoint must be a list/);
     assert.throws(() => parseRegistriesYaml('- a\n'), /expected a mapping/);
+  });
+});
+
+describe('pod masquerade rules', () => {
+  it('renders one nat chain for the pod CIDR that masquerades only traffic leaving it', () => {
+    assert.equal(masqueradeChain('kennel0'), 'KENNEL-MASQ-kennel0');
+    assert.ok(masqueradeChain('a-very-long-bridge-name').length <= 28);
+    assert.equal(
+      renderMasqueradeRules('kennel0', '10.244.3.0/24'),
+      [
+        '*nat',
+        ':KENNEL-MASQ-kennel0 - [0:0]',
+        '-A KENNEL-MASQ-kennel0 ! -s 10.244.3.0/24 -j RETURN',
+        '-A KENNEL-MASQ-kennel0 -d 10.244.3.0/24 -j RETURN',
+        '-A KENNEL-MASQ-kennel0 -d 224.0.0.0/4 -j RETURN',
+        '-A KENNEL-MASQ-kennel0 -j MASQUERADE',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
+    assert.throws(() => renderMasqueradeRules('kennel0', '10.244.3.0/24; -j ACCEPT'), /not an IPv4 CIDR/);
+  });
+
+  it('installs the chain and adds the POSTROUTING jump only when missing; reports a failure for the fallback', async () => {
+    const calls: string[] = [];
+    let jumpPresent = false;
+    const runner: CommandRunner = async (cmd, args, input) => {
+      calls.push(`${cmd} ${args.join(' ')}${input ? ` <<${input.split('\n')[1]}` : ''}`);
+      if (cmd === 'iptables' && args.includes('-C')) return { code: jumpPresent ? 0 : 1, stdout: '', stderr: '' };
+      return { code: 0, stdout: '', stderr: '' };
+    };
+    assert.equal(await ensurePodMasquerade('kennel0', '10.244.3.0/24', runner), undefined);
+    assert.equal(calls.length, 3);
+    assert.match(calls[0], /^iptables-restore -w 5 --noflush <<:KENNEL-MASQ-kennel0/);
+    assert.match(calls[1], /-t nat -C POSTROUTING .* -j KENNEL-MASQ-kennel0$/);
+    assert.match(calls[2], /-t nat -A POSTROUTING -m comment --comment kennel: masquerade pod traffic -j KENNEL-MASQ-kennel0$/);
+    calls.length = 0;
+    jumpPresent = true;
+    assert.equal(await ensurePodMasquerade('kennel0', '10.244.3.0/24', runner), undefined);
+    assert.equal(calls.length, 2, 'the jump is not added twice');
+
+    const failing: CommandRunner = async (cmd) => ({ code: cmd === 'iptables-restore' ? 2 : 0, stdout: '', stderr: 'no nat table' });
+    assert.match((await ensurePodMasquerade('kennel0', '10.244.3.0/24', failing)) ?? '', /iptables-restore failed \(exit 2\): no nat table/);
+    const missing: CommandRunner = async () => {
+      throw new Error('spawn iptables-restore ENOENT');
+    };
+    assert.match((await ensurePodMasquerade('kennel0', '10.244.3.0/24', missing)) ?? '', /ENOENT/);
+  });
+
+  it('removes every jump, then the chain', async () => {
+    const calls: string[] = [];
+    let jumps = 2;
+    const runner: CommandRunner = async (cmd, args) => {
+      calls.push(`${cmd} ${args.join(' ')}`);
+      if (args.includes('-D')) return { code: jumps-- > 0 ? 0 : 1, stdout: '', stderr: '' };
+      return { code: 0, stdout: '', stderr: '' };
+    };
+    await removePodMasquerade('kennel0', runner);
+    assert.equal(calls.filter((c) => c.includes(' -D POSTROUTING ')).length, 3);
+    assert.deepEqual(calls.slice(-2), ['iptables -w 5 -t nat -F KENNEL-MASQ-kennel0', 'iptables -w 5 -t nat -X KENNEL-MASQ-kennel0']);
+  });
+});
+
+describe('tools image build in a child process', () => {
+  it('renames the archive into place only when the build succeeds', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kennel-tools-child-'));
+    try {
+      const out = join(dir, 'tools.tar');
+      const ok = [process.execPath, '-e', "require('fs').writeFileSync(process.argv.at(-1), 'archive')"];
+      await buildToolsImageInChild(out, { command: ok });
+      assert.equal(readFileSync(out, 'utf8'), 'archive');
+      const failing = [process.execPath, '-e', "require('fs').writeFileSync(process.argv.at(-1), 'half'); console.error('esbuild failed'); process.exit(3)"];
+      const out2 = join(dir, 'other.tar');
+      await assert.rejects(buildToolsImageInChild(out2, { command: failing }), /exited 3: esbuild failed/);
+      await assert.rejects(buildToolsImageInChild(out2, { command: [process.execPath, '-e', ''] }), /without writing the archive/);
+      assert.deepEqual(readdirSync(dir), ['tools.tar'], 'no partial archive or temporary file is left');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -95,12 +95,14 @@ disabled_plugins = [${DISABLED_PLUGINS.map(q).join(', ')}]
 }
 
 /**
- * The CNI network: a bridge that is the pods' gateway and masquerades their traffic,
- * host-local addresses from the pod CIDR, and portmap for hostPorts. (The loopback plugin
- * is run by containerd itself for every pod's `lo`; it must be in the bin dir but is not
- * part of the list.)
+ * The CNI network: a bridge that is the pods' gateway, host-local addresses from the pod CIDR,
+ * and portmap for hostPorts (it does nothing for a pod without any). Pod traffic leaving the
+ * network is masqueraded by kennel's own rules for the whole pod CIDR (cni-masquerade.ts);
+ * `ipMasq: true`, the fallback where those cannot be installed, has the bridge plugin do it
+ * per pod instead. (The loopback plugin is run by containerd itself for every pod's `lo`; it
+ * must be in the bin dir but is not part of the list.)
  */
-export function renderCniConflist(opts: { bridgeName: string; podCIDR: string; ipamDir: string }): string {
+export function renderCniConflist(opts: { bridgeName: string; podCIDR: string; ipamDir: string; ipMasq?: boolean }): string {
   return (
     JSON.stringify(
       {
@@ -111,7 +113,7 @@ export function renderCniConflist(opts: { bridgeName: string; podCIDR: string; i
             type: 'bridge',
             bridge: opts.bridgeName,
             isGateway: true,
-            ipMasq: true,
+            ipMasq: opts.ipMasq ?? false,
             hairpinMode: true,
             ipam: {
               type: 'host-local',

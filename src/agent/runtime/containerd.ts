@@ -10,7 +10,8 @@
 //                                          runc's state under state/ too)
 //   <dataDir>/containerd/certs.d           per-registry hosts.toml (plain-HTTP registries, mirrors)
 //   <dataDir>/containerd/pause.tar         the sandbox image kennel builds (images.ts)
-//   <dataDir>/cni/net.d/10-kennel.conflist bridge + host-local + portmap
+//   <dataDir>/cni/net.d/10-kennel.conflist bridge + host-local + portmap (masquerading: one nat
+//                                          chain per bridge, cni-masquerade.ts)
 //   <dataDir>/cni/ipam                     host-local's allocations
 //
 // The daemon is started detached (its own session), so it outlives an agent restart; a new
@@ -23,6 +24,7 @@ import { join, resolve } from 'node:path';
 import { silentLogger, type Logger } from '../../util/log.ts';
 import { CriClient, grpcCode, grpcDetails } from './cri-proto.ts';
 import { SANDBOX_IMAGE, buildSandboxImage, importImage, ociArchive, run, type CommandResult } from './images.ts';
+import { ensurePodMasquerade, removePodMasquerade } from './cni-masquerade.ts';
 import { effectiveRegistries, insecureHosts, renderCniConflist, renderContainerdConfig, renderHostsFiles, type RegistriesConfig } from './containerd-config.ts';
 export {
   parseRegistriesYaml,
@@ -282,8 +284,13 @@ export async function startContainerd(opts: ContainerdOptions): Promise<Containe
     mkdirSync(d, { recursive: true, mode: 0o700 });
   }
 
+  // Pod traffic leaving the node is masqueraded by one rule set for the pod CIDR rather than by
+  // the bridge plugin per pod (cni-masquerade.ts); the plugin's ipMasq is the fallback.
+  const masqProblem = await ensurePodMasquerade(bridgeName, podCIDR);
+  if (masqProblem) log.warn('could not install the pod masquerade rules; the CNI bridge plugin masquerades per pod instead', { error: masqProblem });
+
   // Files containerd reads: CNI (watched), registries (read per pull), config (read at start).
-  writeIfChanged(paths.cniConfFile, renderCniConflist({ bridgeName, podCIDR, ipamDir: paths.ipamDir }));
+  writeIfChanged(paths.cniConfFile, renderCniConflist({ bridgeName, podCIDR, ipamDir: paths.ipamDir, ipMasq: masqProblem !== undefined }));
   const registries = effectiveRegistries(opts);
   const insecure = insecureHosts(opts);
   const hostFiles = renderHostsFiles(registries, insecure);
@@ -328,7 +335,7 @@ export async function startContainerd(opts: ContainerdOptions): Promise<Containe
       present = false;
     }
     if (!present) {
-      await importImage(paths.socket, paths.sandboxArchive, ctrBin);
+      await importImage(paths.socket, paths.sandboxArchive, ctrBin, { unpack: true });
       log.info('imported sandbox image', { image: SANDBOX_IMAGE, id: sandbox.configDigest });
     }
   } finally {
@@ -441,6 +448,7 @@ export async function purgeContainerd(
   }
   const bridge = opts.bridgeName ?? DEFAULT_BRIDGE;
   if (existsSync(`/sys/class/net/${bridge}`)) await run('ip', ['link', 'delete', bridge, 'type', 'bridge']);
+  await removePodMasquerade(bridge);
   for (const dir of [paths.dir, join(resolve(dataDir), 'cni')]) {
     for (const mp of mountsUnder(dir)) await run('umount', ['-l', mp]);
     rmSync(dir, { recursive: true, force: true });

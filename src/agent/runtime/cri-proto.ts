@@ -620,7 +620,8 @@ const LOADER_OPTIONS: protoLoader.Options = {
 
 let packageCache: grpc.GrpcObject | undefined;
 
-function criPackage(): grpc.GrpcObject {
+/** The loaded CRI package (runtime.v1): the clients here, and fake CRI servers in tests. */
+export function criPackage(): grpc.GrpcObject {
   if (!packageCache) {
     const root = protobuf.parse(CRI_PROTO, { keepCase: false }).root;
     const def = protoLoader.fromJSON(root.toJSON(), LOADER_OPTIONS);
