@@ -32,6 +32,14 @@ const PVS: ResourceRef = { group: '', version: 'v1', plural: 'persistentvolumes'
 
 export interface AgentOptions {
   client: KubeClient;
+  /**
+   * The client for the pods' requests (status writes, events, volume sources, tokens), e.g. one
+   * with a small connection pool: a burst of pod starts then queues briefly instead of opening,
+   * and keeping open, a TLS connection per concurrent request (some 230 KiB of memory each).
+   * The informers' watches and the node's heartbeats (Lease, status) stay on `client`, so they
+   * never wait behind pod work (as a kubelet's heartbeat client). Default: client.
+   */
+  requestClient?: KubeClient;
   nodeName: string;
   runtime: Runtime;
   /** Pod volumes under <dataDir>/pods, container logs under <dataDir>/logs/pods (unless podLogsDir). */
@@ -159,13 +167,14 @@ async function readOr(path: string, dflt: string): Promise<string> {
 /** Start the node agent. Resolves once the Node is registered and pods are being watched. */
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const { client, nodeName, runtime, logger } = opts;
+  const requests = opts.requestClient ?? client;
   const log = logger.child ? logger.child('agent') : logger;
   const now = opts.now ?? Date.now;
   const simulated = runtime.name === 'simulated';
   await fsp.mkdir(opts.dataDir, { recursive: true });
 
   const recorder: EventRecorder =
-    opts.events === false ? new MemoryEventRecorder(false) : typeof opts.events === 'object' ? opts.events : new ApiEventRecorder({ client, host: nodeName, logger: log, now });
+    opts.events === false ? new MemoryEventRecorder(false) : typeof opts.events === 'object' ? opts.events : new ApiEventRecorder({ client: requests, host: nodeName, logger: log, now });
   const machine = opts.machine ?? (await collectMachineInfo(opts.dataDir));
   const runtimeName = (await runtime.version().catch(() => ({ runtimeName: runtime.name }))).runtimeName || runtime.name;
 
@@ -259,7 +268,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const secrets = new LazyNamespaceCache(client, SECRETS, log, wake('secret'));
   const getOrUndefined = async (res: ResourceRef, ns: string | undefined, name: string): Promise<KubeObject | undefined> => {
     try {
-      return await client.get(res, ns, name);
+      return await requests.get(res, ns, name);
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -277,7 +286,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
       },
     };
-    const res = await client.createSubresource<KubeObject>({ group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true, kind: 'ServiceAccount' }, pod.metadata.namespace, sa, 'token', body);
+    const res = await requests.createSubresource<KubeObject>({ group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true, kind: 'ServiceAccount' }, pod.metadata.namespace, sa, 'token', body);
     const token = ((res.status ?? {}) as { token?: string }).token;
     if (!token) throw new Error(`the TokenRequest for service account ${pod.metadata.namespace}/${sa} returned no token`);
     return token;
@@ -287,7 +296,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const hostHosts = await readOr('/etc/hosts', '127.0.0.1\tlocalhost\n');
   let probes: ProbeManager | undefined;
   const w = new PodWorkers({
-    client,
+    client: requests,
     runtime,
     runtimeName,
     nodeName,
@@ -373,7 +382,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   });
   // Local-path volumes of this node: directories of deleted volumes are removed here, on the
   // node that holds them (simulated nodes hold no directories).
-  const cleaner = simulated ? null : await startLocalPathCleaner({ client, nodeName, dataDir: opts.dataDir, logger: log.child('local-path') });
+  const cleaner = simulated ? null : await startLocalPathCleaner({ client: requests, nodeName, dataDir: opts.dataDir, logger: log.child('local-path') });
   log.info('node agent running', { node: nodeName, runtime: runtimeName, pods: pods.size });
 
   let stopped = false;

@@ -155,7 +155,7 @@ export function mergeConditions(old: NodeCondition[] | undefined, next: NodeCond
 export function nodeStatusChanged(a: Record<string, unknown> | undefined, b: Record<string, unknown>): boolean {
   const strip = (s: Record<string, unknown> | undefined): string => {
     if (!s) return '';
-    const conds = ((s.conditions ?? []) as NodeCondition[]).map(({ lastHeartbeatTime: _h, ...rest }) => rest).sort((x, y) => x.type.localeCompare(y.type));
+    const conds = ((s.conditions ?? []) as NodeCondition[]).map(({ lastHeartbeatTime: _h, ...rest }) => rest).sort((x, y) => (x.type < y.type ? -1 : x.type > y.type ? 1 : 0)); // not localeCompare: it loads ICU collation data
     return stableJson({ ...s, conditions: conds });
   };
   return strip(a) !== strip(b);

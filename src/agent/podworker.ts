@@ -454,12 +454,9 @@ export class PodWorkers {
     }
     if (a.containersToStart.length === 0) return;
     // Pod files need the IP, known once the sandbox runs.
-    let files: PodFiles | undefined;
-    if (this.o.volumes) {
-      const sb = await rt.podSandboxStatus(sandboxId);
-      files = await writePodFiles(pod, this.o.dataDir, sb?.ips ?? [], this.o.net);
-    }
     const sb = await rt.podSandboxStatus(sandboxId);
+    let files: PodFiles | undefined;
+    if (this.o.volumes) files = await writePodFiles(pod, this.o.dataDir, sb?.ips ?? [], this.o.net);
     for (const s of a.containersToStart) {
       if (s.backoff) this.backoff.next(s.backoff.key, s.backoff.eventTime, this.o.now());
       await this.ops.startContainer(w, pod, sandboxId, sandboxConfig, sb?.ips ?? [], s, vols, files, implicitVolume);

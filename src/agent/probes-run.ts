@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import * as grpc from '@grpc/grpc-js';
+import type * as GrpcJs from '@grpc/grpc-js';
 import type { Container, Probe } from './kube-types.ts';
 import type { Runtime } from './runtime/types.ts';
 
@@ -345,7 +345,7 @@ export function decodeHealthResponse(b: Buffer): number {
 }
 
 /** Go's name of a gRPC status code (`PermissionDenied`). */
-function goCodeName(code: number): string {
+function goCodeName(grpc: typeof GrpcJs, code: number): string {
   const name = grpc.status[code] as string | undefined;
   if (!name) return `Code(${code})`;
   return name
@@ -355,8 +355,12 @@ function goCodeName(code: number): string {
     .join('');
 }
 
-export function grpcProbe(host: string, port: number, service: string, timeoutSeconds: number): Promise<ProbeOutcome> {
+/** @grpc/grpc-js, loaded with the first gRPC probe: most agents never run one, and it is a large module to keep resident. */
+let grpcModule: Promise<typeof GrpcJs> | undefined;
+
+export async function grpcProbe(host: string, port: number, service: string, timeoutSeconds: number): Promise<ProbeOutcome> {
   const addr = joinHostPort(host, port);
+  const grpc = await (grpcModule ??= import('@grpc/grpc-js'));
   return new Promise((resolve) => {
     const client = new grpc.Client(addr, grpc.credentials.createInsecure());
     const deadline = new Date(Date.now() + timeoutSeconds * 1000);
@@ -381,7 +385,7 @@ export function grpcProbe(host: string, port: number, service: string, timeoutSe
               resolve({ result: 'failure', output: `timeout: failed to connect service ${goQuote(addr)} within ${timeoutSeconds}s: ${err.details}` });
               return;
             default:
-              resolve({ result: 'failure', output: `error: health rpc probe failed: rpc error: code = ${goCodeName(err.code)} desc = ${err.details}` });
+              resolve({ result: 'failure', output: `error: health rpc probe failed: rpc error: code = ${goCodeName(grpc, err.code)} desc = ${err.details}` });
               return;
           }
         }

@@ -15,6 +15,7 @@
 import { realClock, type Clock, type TimerHandle } from '../client/clock.ts';
 import type { Logger } from '../util/log.ts';
 import { podTarget } from './events.ts';
+import type { EventTarget } from '../client/events.ts';
 import type { Container, Pod, Probe } from './kube-types.ts';
 import type { ProbeManager, ProbeManagerDeps, ProbeManagerFactory } from './probe-types.ts';
 import { runProbe, type ProbeOutcome, type ProbeTarget } from './probes-run.ts';
@@ -54,7 +55,12 @@ export interface KubeletProbeManagerOptions extends ProbeManagerDeps {
 
 interface Probed {
   uid: string;
-  pod: Pod;
+  /**
+   * The pod as events and logs name it (not the pod object itself: that copy would go stale
+   * with the pod's next status write and stay in memory beside the informer's newer one).
+   */
+  target: EventTarget;
+  podKey: string;
   name: string;
   containerId: string;
   container: Container;
@@ -115,7 +121,8 @@ export class KubeletProbeManager implements ProbeManager {
     }
     const c: Probed = {
       uid,
-      pod,
+      target: podTarget(pod, containerName),
+      podKey: podKey(pod),
       name: containerName,
       containerId,
       container,
@@ -235,10 +242,10 @@ export class KubeletProbeManager implements ProbeManager {
 
   private apply(c: Probed, w: Worker, o: ProbeOutcome): void {
     const title = TITLE[w.kind];
-    const target = podTarget(c.pod, c.name);
+    const target = c.target;
     if (o.result === 'unknown') {
       this.deps.recorder.event(target, 'Warning', 'Unhealthy', `${title} probe errored and resulted in unknown state: ${o.output}`);
-      this.log.debug('probe errored', { pod: podKey(c.pod), container: c.name, probe: w.kind, output: o.output });
+      this.log.debug('probe errored', { pod: c.podKey, container: c.name, probe: w.kind, output: o.output });
       return;
     }
     if (o.result === 'warning') this.deps.recorder.event(target, 'Warning', 'ProbeWarning', `${title} probe warning: ${o.output}`);
@@ -255,7 +262,7 @@ export class KubeletProbeManager implements ProbeManager {
       case 'readiness':
         if (c.ready !== ok) {
           c.ready = ok;
-          this.log.debug('readiness changed', { pod: podKey(c.pod), container: c.name, ready: ok });
+          this.log.debug('readiness changed', { pod: c.podKey, container: c.name, ready: ok });
           this.deps.onResultChange(c.uid);
         }
         return;
@@ -282,7 +289,7 @@ export class KubeletProbeManager implements ProbeManager {
   private giveUp(c: Probed, w: Worker, message: string): void {
     w.onHold = true;
     w.resultRun = 0;
-    this.log.info('container failed its probe', { pod: podKey(c.pod), container: c.name, probe: w.kind, containerId: c.containerId });
+    this.log.info('container failed its probe', { pod: c.podKey, container: c.name, probe: w.kind, containerId: c.containerId });
     this.deps.onLivenessFailure(c.uid, c.name, c.containerId, message);
   }
 }

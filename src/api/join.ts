@@ -11,6 +11,12 @@
 //     `system:node:<name>` in groups `system:nodes` and `system:authenticated` (never
 //     system:masters: authz.ts restricts it), and the node's pod CIDR (10.244.N.0/24, unique per
 //     node, kept across re-joins).
+//  4. Optionally (as a kubelet's serving-certificate CSR): the request carries the agent's
+//     public key for its HTTPS endpoint (servingPublicKey, SPKI PEM; the private key never
+//     leaves the agent) and its addresses (servingIPs); a server that holds the cluster CA key
+//     answers with a certificate for that key, signed by the cluster CA, for the node's name,
+//     localhost, those addresses, the address the request came from and 127.0.0.1
+//     (servingCertificate). So the agent never builds a certificate itself.
 //
 // The credential is persisted as a Secret `kube-system/kennel-node-<name>` of type
 // `kennel.dev/node-credential` holding SHA-256 digests only (of the token and of the identity)
@@ -20,6 +26,8 @@
 // restart) gets a fresh token that replaces the old one.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import { servingCertificateFor, servingPublicKeyError, type CertificateAuthority } from '../agent/server-certs.ts';
 import type { KubeObject, ResourceDef } from '../registry/types.ts';
 import type { Store } from '../store/types.ts';
 import type { Logger } from '../util/log.ts';
@@ -45,6 +53,10 @@ export interface JoinRequest {
   identity: string;
   /** A pod CIDR the node asks for (granted when no other node holds it). */
   podCIDR?: string;
+  /** The public key (SPKI PEM, RSA) of the agent's HTTPS endpoint, to be certified. */
+  servingPublicKey?: string;
+  /** The node's addresses, for that certificate. */
+  servingIPs?: string[];
 }
 
 export interface JoinResponse {
@@ -56,7 +68,12 @@ export interface JoinResponse {
   podCIDR: string;
   /** Whether this node had joined before (same identity). */
   rejoined: boolean;
+  /** For a request with servingPublicKey, when the server holds the CA key: the agent's serving certificate (PEM). */
+  servingCertificate?: string;
 }
+
+/** Most addresses a join may ask its serving certificate to cover. */
+const MAX_SERVING_IPS = 16;
 
 export function credentialSecretName(nodeName: string): string {
   return CREDENTIAL_NAME_PREFIX + nodeName;
@@ -304,6 +321,15 @@ export function joinRequestError(body: unknown): string {
   if (b.nodeName.length > MAX_NODE_NAME) return `node name "${b.nodeName}" is too long to join: at most ${MAX_NODE_NAME} characters`;
   if (typeof b.identity !== 'string' || b.identity.length < 16 || b.identity.length > 512) return 'identity must be a string of 16 to 512 characters';
   if (b.podCIDR !== undefined && (typeof b.podCIDR !== 'string' || !validCIDR(b.podCIDR))) return `podCIDR must be an IPv4 CIDR such as 10.244.0.0/24`;
+  if (b.servingPublicKey !== undefined) {
+    const keyProblem = servingPublicKeyError(b.servingPublicKey);
+    if (keyProblem) return keyProblem;
+  }
+  if (b.servingIPs !== undefined) {
+    if (!Array.isArray(b.servingIPs) || b.servingIPs.length > MAX_SERVING_IPS || !b.servingIPs.every((ip) => typeof ip === 'string' && isIP(ip) !== 0)) {
+      return `servingIPs must be a list of at most ${MAX_SERVING_IPS} IP addresses`;
+    }
+  }
   return '';
 }
 
@@ -311,8 +337,21 @@ export interface JoinHandlerOptions {
   /** The secret part of the join token. */
   secret: string;
   caPem: string;
-  credentials: NodeCredentials;
+  /**
+   * The cluster CA with its key: signs the serving certificates of agents that send a public
+   * key. Without it, joins get no certificate (the agent then makes a self-signed one).
+   */
+  ca?: CertificateAuthority;
+  credentials: Pick<NodeCredentials, 'join'>;
   logger: Logger;
+}
+
+/** The address a request came from, as an IP ('' when unknown); IPv4 for IPv4-mapped IPv6. */
+function remoteIP(req: IncomingMessage): string {
+  const a = req.socket.remoteAddress ?? '';
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (v4) return v4[1]!;
+  return isIP(a) ? a : '';
 }
 
 function sendJson(res: ServerResponse, code: number, body: unknown): void {
@@ -355,7 +394,17 @@ export function createJoinHandler(o: JoinHandlerOptions): (req: IncomingMessage,
       }
       const problem = joinRequestError(body);
       if (problem) throw errors.badRequest(problem);
-      const reply = await o.credentials.join(body as JoinRequest);
+      const jr = body as JoinRequest;
+      const reply = await o.credentials.join(jr);
+      if (jr.servingPublicKey && o.ca) {
+        // The credential stands even if this fails: the agent falls back to a self-signed certificate.
+        try {
+          const ips = [...(jr.servingIPs ?? []), remoteIP(req)].filter(Boolean);
+          reply.servingCertificate = await servingCertificateFor({ publicKeyPem: jr.servingPublicKey, nodeName: jr.nodeName, ips, ca: o.ca });
+        } catch (e) {
+          o.logger.error('cannot sign the serving certificate of a joining node', { node: jr.nodeName, error: (e as Error).message });
+        }
+      }
       sendJson(res, 201, reply);
     } catch (e) {
       const err = toApiError(e);

@@ -44,7 +44,7 @@ export interface ApiServerOptions {
   /** Proxy pods/log, exec and attach to node agents with this client certificate (podproxy.ts). */
   podProxy?: { clientCert: { cert: string; key: string }; agentCA?: string };
   /** Serve /cacerts and the node join endpoint (join.ts) for this join-token secret, and accept the node credentials it issues. */
-  join?: { secret: string };
+  join?: { secret: string; ca?: { certPem: string; keyPem: string } };
 }
 
 export interface ApiServer {
@@ -117,7 +117,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const secretsDef = registry.lookup('', 'v1', 'secrets');
   const nodeCredentials = opts.join && secretsDef ? new NodeCredentials({ ctx, secrets: secretsDef, store: opts.store, cache, logger: log.child('join') }) : undefined;
   await nodeCredentials?.start();
-  const joinHandler = opts.join && nodeCredentials ? createJoinHandler({ secret: opts.join.secret, caPem: opts.tls.ca, credentials: nodeCredentials, logger: log.child('join') }) : undefined;
+  const joinHandler = opts.join && nodeCredentials ? createJoinHandler({ secret: opts.join.secret, caPem: opts.tls.ca, ca: opts.join.ca, credentials: nodeCredentials, logger: log.child('join') }) : undefined;
   async function authenticate(header: string | undefined): Promise<UserInfo | null> {
     const user = opts.authenticator.authenticate(header) ?? nodeCredentials?.authenticate(header) ?? null;
     if (user || !ctx.tokens || !header?.startsWith('Bearer ')) return user;

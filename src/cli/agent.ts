@@ -7,8 +7,9 @@
 //     credential, the CA and a kubeconfig for it are kept in <data-dir>/node/.
 //  2. The node, as `kennel up` runs its local node (node.ts): the runtime, the Node with
 //     --labels/--taints/--node-ip, its Lease, the pod workers, the HTTPS endpoint the API server
-//     proxies logs/exec/attach to (self-signed: the agent has no CA key; it accepts only the API
-//     server's client certificate, signed by the cluster CA), and the service proxy.
+//     proxies logs/exec/attach to (its certificate signed by the cluster CA at the join, for a
+//     key made here; self-signed when the server signed none; it accepts only the API server's
+//     client certificate, signed by the cluster CA), and the service proxy.
 //  3. Cluster DNS for this node's pods: a node-local cluster DNS server (the same server
 //     `kennel up` runs, an API client reading services, endpoints and pods with the node's
 //     credential) on the node's cluster-DNS address — the bridge gateway for containerd pods,
@@ -18,6 +19,7 @@
 //     the agent uses that one. The simulated runtime needs none.
 import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import type { AgentOptions } from './args.ts';
 import { JoinError, joinCluster } from './join.ts';
 import { createLogger, type Logger } from '../util/log.ts';
@@ -81,6 +83,7 @@ export async function runAgent(opts: AgentOptions, print: (line: string) => void
       secret: opts.secret,
       nodeName: opts.nodeName,
       stateDir: join(opts.dataDir, 'node'),
+      ...(opts.nodeIP ? { servingIPs: [opts.nodeIP] } : {}),
       signal: abort.signal,
       logger: log.child('join'),
     });
@@ -92,11 +95,24 @@ export async function runAgent(opts: AgentOptions, print: (line: string) => void
 
     // 2. The node.
     const { KubeClient } = await import('../client/rest.ts');
-    const client = new KubeClient({ server: opts.server, ca: joined.caPem, token: joined.token }, { userAgent: `kennel-agent/${joined.nodeName}`, fieldManager: 'kennel-agent' });
-    stops.push({ name: 'client', stop: async () => client.close() });
+    const config = { server: opts.server, ca: joined.caPem, token: joined.token };
+    const clientOpts = { userAgent: `kennel-agent/${joined.nodeName}`, fieldManager: 'kennel-agent' };
+    // Watches and the node's heartbeats; and, apart, the pods' requests on a few pooled
+    // connections: a burst of pod starts queues briefly instead of leaving dozens of idle TLS
+    // connections in the agent's memory (see AgentOptions.requestClient).
+    const client = new KubeClient(config, clientOpts);
+    const requestClient = new KubeClient(config, { ...clientOpts, maxSockets: POD_REQUEST_SOCKETS });
+    stops.push({
+      name: 'client',
+      stop: async () => {
+        requestClient.close();
+        client.close();
+      },
+    });
     const { startNode, clusterDnsAddress } = await import('./node.ts');
     const node = await startNode({
       client,
+      requestClient,
       nodeName: joined.nodeName,
       runtime: opts.runtime,
       dataDir: opts.dataDir,
@@ -107,8 +123,12 @@ export async function runAgent(opts: AgentOptions, print: (line: string) => void
       leaseDurationSeconds: opts.leaseDurationSeconds,
       logger: log.child('agent'),
       ca: { certPem: joined.caPem },
+      serving: joined.serving,
     });
+    if (!joined.serving) log.info('the server signed no serving certificate for this node; its HTTPS endpoint uses a self-signed one');
     stops.push({ name: 'node', stop: () => node.stop() });
+    const trimmer = startHeapTrimmer();
+    stops.push({ name: 'heap-trimmer', stop: async () => trimmer.stop() });
 
     // 3. Node-local cluster DNS (see the header).
     const root = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -154,6 +174,36 @@ export async function runAgent(opts: AgentOptions, print: (line: string) => void
     signals?.dispose();
   }
 }
+
+/** How often the heap trimmer looks, and by how much the heap must have grown for it to collect. */
+const TRIM_EVERY_MS = 2_000;
+const TRIM_GROWTH_BYTES = 3 * 1024 * 1024;
+
+/**
+ * Gives memory back after a burst of work: when the heap V8 holds has grown by TRIM_GROWTH_BYTES
+ * since the last full collection, one now (V8 then returns the emptied pages). V8 alone keeps
+ * the heap it grew for a burst of pod starts (most of it garbage) for a long while. A full
+ * collection of the agent's heap (some 10 MiB live) takes a few ms. Needs --expose-gc, which
+ * bin/kennel.mjs sets for `kennel agent`; without it, nothing.
+ */
+export function startHeapTrimmer(): { stop(): void } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (typeof gc !== 'function') return { stop() {} };
+  let base = getHeapStatistics().total_heap_size;
+  const timer = setInterval(() => {
+    const now = getHeapStatistics().total_heap_size;
+    if (now < base) base = now;
+    else if (now - base >= TRIM_GROWTH_BYTES) {
+      gc();
+      base = getHeapStatistics().total_heap_size;
+    }
+  }, TRIM_EVERY_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+/** Connections the agent keeps for its pods' requests (status writes, events, tokens …). */
+const POD_REQUEST_SOCKETS = 4;
 
 class DataDirError extends Error {}
 

@@ -144,7 +144,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
       // The API server's client certificate for the agents' endpoints (logs, exec, attach).
       podProxy: { clientCert: await kubeletClientCertificate({ certPem: pki.ca.certPem, keyPem: pki.ca.keyPem }) },
       // Nodes join with the join token (src/api/join.ts) and get restricted node credentials.
-      join: { secret: parseJoinToken(pki.joinToken)!.secret },
+      join: { secret: parseJoinToken(pki.joinToken)!.secret, ca: { certPem: pki.ca.certPem, keyPem: pki.ca.keyPem } },
     });
     components.push({ name: 'apiserver', stop: () => server.close() });
 

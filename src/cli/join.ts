@@ -6,11 +6,16 @@
 //   ca.crt      the cluster CA (checked against the join token)
 //   kubeconfig  the node credential (user system:node:<name>), usable with kubectl (0600)
 //   node.json   the node name, server and pod CIDR of the last join
+//   serving.key the private key of the agent's HTTPS endpoint (made here with node:crypto, 0600)
+//   serving.crt its certificate, signed by the cluster CA at the join (the request carries the
+//               public key, as a kubelet's serving-certificate CSR does); absent when the server
+//               signed none (the agent then serves a self-signed certificate)
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
 import { caHashMatches, sha256Hex, writeKubeconfig } from '../api/pki.ts';
+import { publicKeyOf, servingCertificateUsable, servingKeyPair } from '../agent/server-certs.ts';
 import type { Logger } from '../util/log.ts';
 
 /** A join that cannot succeed as asked; the message is the one line to show. */
@@ -32,6 +37,8 @@ export interface JoinOptions {
   stateDir: string;
   /** A pod CIDR to ask for (`kennel up` asks 10.244.0.0/24 for its local node). */
   podCIDR?: string;
+  /** The node's address(es) for its serving certificate (--node-ip); the server adds the address the join came from. */
+  servingIPs?: string[];
   /** Keep retrying an unreachable server this long (default 10 s; a service manager restarts the agent after that). */
   retryForMs?: number;
   signal?: AbortSignal;
@@ -47,6 +54,8 @@ export interface JoinedNode {
   podCIDR: string;
   rejoined: boolean;
   kubeconfigPath: string;
+  /** The agent's serving certificate and key, signed by the cluster CA; undefined when the server signed none. */
+  serving?: { cert: string; key: string };
 }
 
 interface Reply {
@@ -149,11 +158,35 @@ export async function nodeIdentity(stateDir: string): Promise<string> {
   return id;
 }
 
+/** The private key of this agent's HTTPS endpoint: made once, kept in the state dir. */
+export async function servingKey(stateDir: string): Promise<string> {
+  const path = join(stateDir, 'serving.key');
+  try {
+    const pem = await fs.readFile(path, 'utf8');
+    publicKeyOf(pem); // readable
+    return pem;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && code !== 'ENOENT') throw new JoinError(`cannot read the serving key ${path}: ${(e as Error).message}`);
+    // missing or unreadable: a new one
+  }
+  const { privateKeyPem } = await servingKeyPair();
+  await writePrivate(path, privateKeyPem, 0o600);
+  return privateKeyPem;
+}
+
 /** Joins the cluster (or joins it again, with the same identity) and keeps the result in stateDir. */
 export async function joinCluster(o: JoinOptions): Promise<JoinedNode> {
   const caPem = await fetchClusterCA(o);
   const identity = await nodeIdentity(o.stateDir);
-  const body = JSON.stringify({ nodeName: o.nodeName, identity, ...(o.podCIDR ? { podCIDR: o.podCIDR } : {}) });
+  const servingKeyPem = await servingKey(o.stateDir);
+  const body = JSON.stringify({
+    nodeName: o.nodeName,
+    identity,
+    ...(o.podCIDR ? { podCIDR: o.podCIDR } : {}),
+    servingPublicKey: publicKeyOf(servingKeyPem),
+    ...(o.servingIPs?.length ? { servingIPs: o.servingIPs } : {}),
+  });
   let reply: Reply;
   try {
     reply = await retrying(o, 'join', () => request(`${o.server}/kennel/v1/join`, { method: 'POST', ca: caPem, headers: { authorization: `Bearer ${o.secret}` }, body, signal: o.signal }));
@@ -169,7 +202,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedNode> {
   if (reply.status === 409) throw new JoinError(`node name "${o.nodeName}" is taken: ${statusMessage(reply.body)}`);
   if (reply.status === 404) throw new JoinError(`${o.server} does not accept joins (POST /kennel/v1/join answered 404); is it a kennel server of this version?`);
   if (reply.status !== 201) throw new JoinError(`the server refused the join (${reply.status}): ${statusMessage(reply.body)}`);
-  let cred: { token?: unknown; podCIDR?: unknown; rejoined?: unknown };
+  let cred: { token?: unknown; podCIDR?: unknown; rejoined?: unknown; servingCertificate?: unknown };
   try {
     cred = JSON.parse(reply.body) as typeof cred;
   } catch {
@@ -181,5 +214,16 @@ export async function joinCluster(o: JoinOptions): Promise<JoinedNode> {
   await writePrivate(join(o.stateDir, 'ca.crt'), caPem, 0o644);
   await writeKubeconfig(kubeconfigPath, { server: o.server, caPem, token: cred.token, user: `system:node:${o.nodeName}` });
   await writePrivate(join(o.stateDir, 'node.json'), JSON.stringify({ nodeName: o.nodeName, server: o.server, podCIDR: cred.podCIDR }, null, 2) + '\n', 0o644);
-  return { server: o.server, nodeName: o.nodeName, token: cred.token, caPem, podCIDR: cred.podCIDR, rejoined: cred.rejoined === true, kubeconfigPath };
+  const certPath = join(o.stateDir, 'serving.crt');
+  let serving: JoinedNode['serving'];
+  if (typeof cred.servingCertificate === 'string' && servingCertificateUsable(cred.servingCertificate, servingKeyPem, caPem)) {
+    serving = { cert: cred.servingCertificate, key: servingKeyPem };
+    await writePrivate(certPath, cred.servingCertificate, 0o644);
+  } else {
+    if (cred.servingCertificate !== undefined) o.logger?.warn('the server answered the join with a serving certificate that is not for this agent’s key or not signed by the cluster CA; ignoring it');
+    // A certificate from an earlier join still serves while valid for a day more (the server may not sign any now).
+    const earlier = await fs.readFile(certPath, 'utf8').catch(() => '');
+    if (earlier && servingCertificateUsable(earlier, servingKeyPem, caPem, 24 * 3600 * 1000)) serving = { cert: earlier, key: servingKeyPem };
+  }
+  return { server: o.server, nodeName: o.nodeName, token: cred.token, caPem, podCIDR: cred.podCIDR, rejoined: cred.rejoined === true, kubeconfigPath, serving };
 }

@@ -89,11 +89,13 @@ function ensureBridge(name: string, gateway: string, log: Logger): void {
 
 async function importToolsImage(socket: string, dataDir: string, log: Logger): Promise<void> {
   try {
-    const { buildToolsImage, TOOLS_IMAGE } = await import('../tools/bundle.ts');
-    const { importImage } = await import('../agent/runtime/images.ts');
-    // Built once per node binary: a later start reuses the archive.
+    const { TOOLS_IMAGE } = await import('../tools/bundle.ts');
+    const { buildToolsImageInChild, importImage } = await import('../agent/runtime/images.ts');
+    // Built once per node binary: a later start reuses the archive. In a child process at low
+    // priority: compressing the node binary would otherwise stall this agent's event loop for
+    // a second or two and raise its memory peak.
     const tar = join(dataDir, `tools-image-node${process.version}.tar`);
-    if (!existsSync(tar)) await buildToolsImage(tar);
+    if (!existsSync(tar)) await buildToolsImageInChild(tar);
     await importImage(socket, tar);
     log.info('tools image imported', { image: TOOLS_IMAGE });
   } catch (e) {
@@ -108,6 +110,8 @@ export function clusterDnsAddress(kind: 'containerd' | 'process' | 'simulated', 
 
 export interface LocalNodeOptions {
   client: KubeClient;
+  /** For the pods' requests (see AgentOptions.requestClient of src/agent/agent.ts); default: client. */
+  requestClient?: KubeClient;
   nodeName?: string;
   runtime: RuntimeKind;
   dataDir: string;
@@ -119,6 +123,11 @@ export interface LocalNodeOptions {
   logger: Logger;
   /** The cluster CA: signs the agent's serving certificate (key: `kennel up`) and verifies the API server's client certificate. */
   ca: { certPem: string; keyPem?: string };
+  /**
+   * The serving certificate of the agent's HTTPS endpoint, signed at the join (`kennel agent`).
+   * Without it one is made here: signed by ca.keyPem when given, else self-signed.
+   */
+  serving?: { cert: string; key: string };
   /** Port of the agent's HTTPS endpoint (logs, exec, attach); 0 picks a free one. */
   kubeletPort?: number;
   /** The node Lease's duration (default 40 s). */
@@ -133,11 +142,13 @@ export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: str
   const rt = await startRuntime(kind, agentDir, podCIDR, opts.logger.child('runtime'));
   const { startAgent } = await import('../agent/agent.ts');
   const { startAgentServer, containerFinder } = await import('../agent/server.ts');
-  const { agentServingCertificate } = await import('../agent/server-certs.ts');
   // The endpoint the API server proxies logs, exec and attach to. Its port goes into the Node.
   type AgentHandle = Awaited<ReturnType<typeof startAgent>>;
   let agent: AgentHandle | undefined;
-  const serving = await agentServingCertificate(nodeName, opts.nodeIP ? [opts.nodeIP] : [], opts.ca.keyPem ? { certPem: opts.ca.certPem, keyPem: opts.ca.keyPem } : undefined);
+  // Made here (node-forge, loaded only then) when the join brought none.
+  const serving =
+    opts.serving ??
+    (await (await import('../agent/server-certs.ts')).agentServingCertificate(nodeName, opts.nodeIP ? [opts.nodeIP] : [], opts.ca.keyPem ? { certPem: opts.ca.certPem, keyPem: opts.ca.keyPem } : undefined));
   const endpoint = await startAgentServer({
     runtime: rt.runtime,
     port: opts.kubeletPort ?? 0,
@@ -150,6 +161,7 @@ export async function startNode(opts: LocalNodeOptions): Promise<{ nodeName: str
     agent = await startAgent({
       kubeletPort: endpoint.port,
       client: opts.client,
+      requestClient: opts.requestClient,
       nodeName,
       runtime: rt.runtime,
       dataDir: agentDir,
