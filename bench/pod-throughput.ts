@@ -65,9 +65,12 @@ async function main(): Promise<void> {
   // `node --cpu-prof bin/kennel.mjs server …` to profile it) instead of starting one.
   const { startKennel } = await import('../test/support/kennel.ts');
   const external = process.env.BENCH_KUBECONFIG;
+  // BENCH_PROFILE=DIR: the server child runs with --cpu-prof and writes DIR/*.cpuprofile when
+  // it stops (summarise with bench/lib/cpuprofile-top.ts).
+  const profileDir = process.env.BENCH_PROFILE;
   const kn = external
     ? { kubeconfig: external, dataDir: '', stop: async () => {} }
-    : await startKennel([], { command: 'server' });
+    : await startKennel([], { command: 'server', nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [] });
   const serverPid = external ? Number(process.env.BENCH_SERVER_PID) : findServerPid(kn.dataDir);
   const agentsDir = mkdtempSync(join(tmpdir(), 'kennel-bench-agents-'));
   let agents: ChildProcess | undefined;

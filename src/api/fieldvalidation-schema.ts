@@ -82,36 +82,64 @@ export function unknownFields(obj: unknown, modelName: string, opts: UnknownFiel
   const out: string[] = [];
   if (!fieldIndex(modelName)) return out;
   // Iterative pre-order walk (deeply nested input must not overflow the stack). An unknown key
-  // is reported when its turn comes, so reports interleave with descents as in a decoder.
-  type Item = { value: unknown; ref: TypeRef; path: string; top: boolean } | { report: string };
-  const stack: Item[] = [{ value: obj, ref: { t: 'model', name: modelName }, path: '', top: true }];
+  // is reported when its turn comes, so reports interleave with descents as in a decoder. Paths
+  // are kept as links to the parent and spelled out only for what is reported; scalars, which
+  // report nothing, are not visited.
+  const stack: Visit[] = [{ value: obj, ref: { t: 'model', name: modelName }, at: null, top: true }];
   while (stack.length && out.length < MAX_ERRORS) {
-    const item = stack.pop() as Item;
-    if ('report' in item) {
-      out.push(item.report);
+    const item = stack.pop()!;
+    if (item.report !== undefined) {
+      out.push(pathOf(item.report));
       continue;
     }
-    const { value, ref, path, top } = item;
+    const { value, ref, at, top } = item;
     if (value === null || typeof value !== 'object') continue;
-    const children: Item[] = [];
     if (Array.isArray(value)) {
       const cur = containerCursor(ref, false, 'array');
       if (cur.c !== 'array') continue;
-      value.forEach((v, i) => children.push({ value: v, ref: cur.of, path: `${path}[${i}]`, top: false }));
-    } else {
-      const cur = containerCursor(ref, top, 'object');
-      if (cur.c !== 'model' && cur.c !== 'map') continue;
-      const keys = Object.keys(value);
-      if (opts.sortKeys) keys.sort(compareGoStrings);
-      for (const k of keys) {
-        const t = keyType(cur, k);
-        if (t === null) children.push({ report: childPath(path, k) });
-        else if (t !== 'skip') children.push({ value: (value as Record<string, unknown>)[k], ref: t, path: childPath(path, k), top: false });
+      for (let i = value.length - 1; i >= 0; i--) {
+        const v: unknown = value[i];
+        if (v !== null && typeof v === 'object') stack.push({ value: v, ref: cur.of, at: { parent: at, key: '', index: i }, top: false });
+      }
+      continue;
+    }
+    const cur = containerCursor(ref, top, 'object');
+    if (cur.c !== 'model' && cur.c !== 'map') continue;
+    const o = value as Record<string, unknown>;
+    const keys = Object.keys(o);
+    if (opts.sortKeys) keys.sort(compareGoStrings);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const k = keys[i]!;
+      const t = keyType(cur, k);
+      if (t === null) stack.push({ report: { parent: at, key: k, index: -1 } });
+      else if (t !== 'skip') {
+        const v = o[k];
+        if (v !== null && typeof v === 'object') stack.push({ value: v, ref: t, at: { parent: at, key: k, index: -1 }, top: false });
       }
     }
-    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
   }
   return out;
+}
+
+/** Where a visited value sits: its parent's place and its key (index < 0) or index. */
+interface Place {
+  parent: Place | null;
+  key: string;
+  index: number;
+}
+
+type Visit = { value: unknown; ref: TypeRef; at: Place | null; top: boolean; report?: undefined } | { report: Place };
+
+/** `spec.containers[0].name` for a place (as childPath would have built it step by step). */
+function pathOf(place: Place): string {
+  const chain: Place[] = [];
+  for (let p: Place | null = place; p !== null; p = p.parent) chain.push(p);
+  let path = '';
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const p = chain[i]!;
+    path = p.index >= 0 ? `${path}[${p.index}]` : childPath(path, p.key);
+  }
+  return path;
 }
 
 /** Go sorts map keys by bytes; for the ASCII keys of API objects that is code-unit order. */

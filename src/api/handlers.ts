@@ -14,6 +14,7 @@ import { includeObjectOf, partialObject, representationOf, toTable } from './tab
 import { stampTypeMeta, rfc3339 } from './meta.ts';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, serverSideApply, strategicMergeSupported, PatchError } from './patch/index.ts';
 import { scaleOf, applyScale } from './scale.ts';
+import { jsonClone } from './patch/json.ts';
 import { labelSelectorString } from '../registry/validation.ts';
 import { checkJsonPatch, checkMergePatch, strictPatchInvalid } from './fieldvalidation.ts';
 import { DEFAULT_AUDIENCE, ServiceAccountTokens, type BoundObject } from './satokens.ts';
@@ -128,8 +129,8 @@ export async function handleResource(
       const mode = fieldValidationMode(query);
       const buf = await readBody(req);
       const { obj, warnings } = decodeObjectBody(buf, req.headers['content-type'], def, mode);
-      const opts = { dryRun: dryRunOf(query), fieldManager: fieldManagerOf(req, query, 'unknown'), createIfMissing: def.allowCreateOnUpdate === true };
-      const r = await updateObject(ctx, def, ns, ri.name!, () => structuredClone(obj), opts);
+      const opts = { dryRun: dryRunOf(query), fieldManager: fieldManagerOf(req, query, 'unknown'), createIfMissing: def.allowCreateOnUpdate === true, mutation: 'fresh' as const };
+      const r = await updateObject(ctx, def, ns, ri.name!, () => jsonClone(obj), opts);
       return { code: r.created ? 201 : 200, body: render(def, r.obj, req, query), warnings };
     }
     case 'patch': {
@@ -185,12 +186,13 @@ async function patchResource(
           throw errors.badRequest(`the apply patch must name apiVersion ${apiVersionOf(def)} and kind ${def.kind}`);
         }
         try {
-          return serverSideApply({ live: cur, applied: structuredClone(appliedObj), manager, force, modelName: def.modelName, apiVersion: apiVersionOf(def), subresource, now: rfc3339(ctx.now()) }).object;
+          // serverSideApply builds its result from its own copy of `live`: a fresh object.
+          return serverSideApply({ live: cur, applied: jsonClone(appliedObj), manager, force, modelName: def.modelName, apiVersion: apiVersionOf(def), subresource, now: rfc3339(ctx.now()) }).object;
         } catch (e) {
           throw patchErrorToApi(e, def, name);
         }
       },
-      { dryRun, fieldManager: manager, subresource, createIfMissing: subresource === undefined, applied: true },
+      { dryRun, fieldManager: manager, subresource, createIfMissing: subresource === undefined, applied: true, mutation: 'fresh' },
     ).then((r) => ({ ...r, warnings }));
   }
   let patch: unknown;
@@ -209,7 +211,7 @@ async function patchResource(
       try {
         let out: unknown;
         if (type === 'json-patch') out = applyJsonPatch(cur, patch);
-        else if (type === 'merge-patch') out = applyMergePatch(cur, patch);
+        else if (type === 'merge-patch') out = applyMergePatch(cur, patch, { shareDoc: true });
         else out = applyStrategicMergePatch(cur, patch, def.modelName);
         if (!out || typeof out !== 'object' || Array.isArray(out)) throw errors.badRequest('the patch result is not an object');
         if (mode !== 'Ignore') {
@@ -226,7 +228,9 @@ async function patchResource(
         throw patchErrorToApi(e, def, name);
       }
     },
-    { dryRun, fieldManager: manager, subresource },
+    // The JSON and strategic patch engines work on their own copies; a merge patch shares what it
+    // leaves alone with `cur`. None of them modifies `cur`.
+    { dryRun, fieldManager: manager, subresource, mutation: type === 'merge-patch' ? 'shares' : 'fresh' },
   ).then((r) => ({ ...r, warnings }));
 }
 
@@ -250,7 +254,7 @@ async function handleSubresource(ctx: HandlerContext, def: ResourceDef, ri: Reso
         return { code: 200, body: render(def, (await getObject(ctx, def, ns, name)).obj, req, query) };
       case 'update': {
         const { obj, warnings } = decodeObjectBody(await readBody(req), req.headers['content-type'], def, fieldValidationMode(query));
-        const r = await updateObject(ctx, def, ns, name, () => structuredClone(obj), { dryRun: dryRun(), fieldManager: fieldManagerOf(req, query, 'unknown'), subresource: 'status' });
+        const r = await updateObject(ctx, def, ns, name, () => jsonClone(obj), { dryRun: dryRun(), fieldManager: fieldManagerOf(req, query, 'unknown'), subresource: 'status', mutation: 'fresh' });
         return { code: 200, body: render(def, r.obj, req, query), warnings };
       }
       case 'patch': {

@@ -4,7 +4,7 @@ import type { KubeObject, ResourceDef } from '../registry/types.ts';
 import type { ObjectStore } from './objectstore.ts';
 import { decodeStored, listPrefix, toView } from './objectstore.ts';
 import { errors } from './errors.ts';
-import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelQuery } from './selectors.ts';
+import { labelsMatch, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelQuery } from './selectors.ts';
 
 export interface ListQuery {
   namespace?: string;
@@ -58,7 +58,28 @@ export function compileFilter(def: ResourceDef, labelSelector?: string | null, f
 export function matches(def: ResourceDef, filter: Filter, obj: KubeObject): boolean {
   if (filter.empty) return true;
   if (!labelsMatch(filter.labels, obj.metadata.labels)) return false;
-  return filter.fields.length === 0 || fieldsMatch(filter.fields, objectFields(def, obj));
+  // Only the fields the selector names (what fieldsMatch would read of objectFields): a watch
+  // filters every event of its resource, and kinds have many field-selector attributes.
+  for (const r of filter.fields) {
+    const v = fieldValue(def, obj, r.field) ?? '';
+    if (r.op === '=' ? v !== r.value : v === r.value) return false;
+  }
+  return true;
+}
+
+/** One attribute of objectFields(def, obj). */
+function fieldValue(def: ResourceDef, obj: KubeObject, field: string): string | undefined {
+  const sel = def.fieldSelectors;
+  if (sel !== undefined && Object.hasOwn(sel, field)) {
+    try {
+      return sel[field]!(obj);
+    } catch {
+      return '';
+    }
+  }
+  if (field === 'metadata.name') return obj.metadata.name ?? '';
+  if (field === 'metadata.namespace' && def.namespaced) return obj.metadata.namespace ?? '';
+  return undefined;
 }
 
 interface ApiContinue {

@@ -3,6 +3,7 @@
 import { randomUUID, randomInt } from 'node:crypto';
 import type { FieldCause, KubeObject, ObjectMeta, ResourceDef } from '../registry/types.ts';
 import { apiVersionOf } from '../registry/types.ts';
+import { jsonClone } from './patch/json.ts';
 import {
   dns1123LabelErrors,
   dns1123SubdomainErrors,
@@ -142,8 +143,52 @@ export function stampTypeMeta(def: ResourceDef, obj: KubeObject): KubeObject {
   return obj;
 }
 
-/** Deep equality through JSON, ignoring key order of objects. */
+/** Deep equality through JSON, ignoring key order of objects: whether canonical(a) ===
+ *  canonical(b), found by walking both values instead of serializing them. */
 export function semanticEqual(a: unknown, b: unknown): boolean {
+  return jsonEqual(a, b);
+}
+
+/** Whether a member of an object appears in its JSON (JSON.stringify drops the others). */
+function inJson(v: unknown): boolean {
+  return v !== undefined && typeof v !== 'function' && typeof v !== 'symbol';
+}
+
+function isPlain(v: object): boolean {
+  const p: unknown = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null;
+}
+
+function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null) {
+    if (Array.isArray(a)) {
+      if (!Array.isArray(b) || a.length !== b.length) return false;
+      for (let i = 0; i < a.length; i++) {
+        // JSON writes null for array members it cannot represent.
+        const x: unknown = inJson(a[i]) ? a[i] : null;
+        const y: unknown = inJson(b[i]) ? b[i] : null;
+        if (!jsonEqual(x, y)) return false;
+      }
+      return true;
+    }
+    if (Array.isArray(b)) return false;
+    if (!isPlain(a) || !isPlain(b)) return canonical(a) === canonical(b);
+    const ao = a as Record<string, unknown>;
+    const bo = b as Record<string, unknown>;
+    let n = 0;
+    for (const k of Object.keys(ao)) {
+      const x = ao[k];
+      if (!inJson(x)) continue;
+      n++;
+      if (!Object.hasOwn(bo, k)) return false;
+      const y = bo[k];
+      if (!inJson(y) || !jsonEqual(x, y)) return false;
+    }
+    for (const k of Object.keys(bo)) if (inJson(bo[k])) n--;
+    return n === 0;
+  }
+  // Scalars (and mixed pairs): as JSON writes them (NaN is null, and so on).
   return canonical(a) === canonical(b);
 }
 
@@ -160,5 +205,5 @@ export function canonical(v: unknown): string {
 }
 
 export function deepClone<T>(v: T): T {
-  return structuredClone(v);
+  return jsonClone(v);
 }

@@ -90,7 +90,10 @@ export function serializedAnswer(obj: object): string | undefined {
 /** Parse a stored value (stored form) and stamp its resourceVersion. */
 export function decodeStored(value: string, rev: number): KubeObject {
   const obj = JSON.parse(value) as KubeObject;
-  obj.metadata = { ...(obj.metadata ?? {}), resourceVersion: String(rev) };
+  const meta = obj.metadata as unknown;
+  // The parsed metadata is ours: the resourceVersion goes at its end, where a copy would put it.
+  if (meta !== null && typeof meta === 'object' && !Array.isArray(meta) && !Object.hasOwn(meta, 'resourceVersion')) obj.metadata.resourceVersion = String(rev);
+  else obj.metadata = { ...(obj.metadata ?? {}), resourceVersion: String(rev) };
   return obj;
 }
 

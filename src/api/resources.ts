@@ -18,6 +18,17 @@ export interface WriteOptions {
   applied?: boolean;
 }
 
+/**
+ * What a mutation does with the object it is given (updateObject's copy costs a deep clone):
+ * - `modifies` (the default): it may change it in place, so it gets a private copy;
+ * - `shares`: it never changes it, but its result may share parts with it (a merge patch
+ *   copies only the paths it patches): it gets a private copy except on status writes, whose
+ *   result then shares the untouched parts with the stored object (cheaper to compare);
+ * - `fresh`: it never changes it and its result shares nothing with it (a PUT body, an apply,
+ *   which copies what it keeps): it gets the stored object itself.
+ */
+export type MutationKind = 'modifies' | 'shares' | 'fresh';
+
 export interface Hooks {
   /** Called on create after defaults, before validation (admission-style defaulting). */
   admit?(def: ResourceDef, obj: KubeObject): Promise<void>;
@@ -79,7 +90,8 @@ function validateAll(def: ResourceDef, obj: KubeObject, old?: KubeObject, subres
   if (subresource === 'status') {
     if (def.validateStatus && old) causes.push(...def.validateStatus(obj, old));
   } else {
-    if (def.validate) causes.push(...def.validate(obj));
+    if (subresource === 'binding' && def.validateBinding && old) causes.push(...def.validateBinding(obj, old));
+    else if (def.validate) causes.push(...def.validate(obj));
     if (!old && def.validateCreate) causes.push(...def.validateCreate(obj));
     // A binding only sets spec.nodeName, which ordinary pod updates may not change.
     if (old && def.validateUpdate && subresource !== 'binding') causes.push(...def.validateUpdate(obj, old));
@@ -141,8 +153,10 @@ export async function updateObject(
   ns: string | undefined,
   name: string,
   mutate: Mutation,
-  opts: WriteOptions & { createIfMissing?: boolean },
+  opts: WriteOptions & { createIfMissing?: boolean; mutation?: MutationKind },
 ): Promise<UpdateResult> {
+  const kind = opts.mutation ?? 'modifies';
+  const giveStored = kind === 'fresh' || (kind === 'shares' && opts.subresource === 'status');
   for (let attempt = 0; ; attempt++) {
     let found;
     try {
@@ -162,9 +176,11 @@ export async function updateObject(
     // A resourceVersion in the result is a precondition: the client's own (PUT body, patch) or,
     // for a patch that leaves it alone, the one just read. Either way it must match the stored
     // one; on a lost compare-and-swap the loop reads again and re-checks.
-    const desired = await mutate(deepClone(current));
+    let desired = await mutate(giveStored ? current : deepClone(current));
     checkTypeMeta(def, desired);
     if (!desired.metadata || typeof desired.metadata !== 'object') throw errors.badRequest('metadata must be an object');
+    // Below, desired's top level and metadata are written to: never the stored object's own.
+    if (desired === current || desired.metadata === current.metadata) desired = { ...desired, metadata: { ...desired.metadata } };
     if (desired.metadata.name !== undefined && desired.metadata.name !== name) {
       throw errors.badRequest(`the name of the object (${String(desired.metadata.name)}) does not match the name on the URL (${name})`);
     }
@@ -177,8 +193,10 @@ export async function updateObject(
     if (desired.metadata.uid !== undefined && desired.metadata.uid !== '' && desired.metadata.uid !== current.metadata.uid) {
       throw errors.conflict(def.group, def.plural, name, `Precondition failed: UID in precondition: ${desired.metadata.uid}, UID in object meta: ${current.metadata.uid}`);
     }
-    const next = applyUpdateSemantics(def, desired, current, opts);
-    if (semanticEqual(stripVolatile(next), stripVolatile(current))) return { obj: current, created: false };
+    const semantic = applyUpdateSemantics(def, desired, current, opts);
+    // Managed fields are left out of the comparison: a no-op write needs none computed.
+    if (semanticEqual(stripVolatile(semantic), stripVolatile(current))) return { obj: current, created: false };
+    const next = opts.applied ? semantic : trackManaged(def, semantic, current, opts);
     if (opts.dryRun) return { obj: next, created: false };
     try {
       const stored = await ctx.objects.update(def, next, found.rev);
@@ -200,12 +218,14 @@ function stripVolatile(obj: KubeObject): KubeObject {
   return { ...obj, metadata: meta };
 }
 
-/** Spec/status split, server-owned metadata, defaults, validation, generation, managed fields. */
+/** Spec/status split, server-owned metadata, defaults, validation, generation (managed fields
+ *  are trackManaged's: the result carries those `desired` came with). */
 function applyUpdateSemantics(def: ResourceDef, desired: KubeObject, current: KubeObject, opts: WriteOptions): KubeObject {
   let next: KubeObject;
   if (opts.subresource === 'status') {
-    // Only status (and managed fields) change through /status.
-    next = deepClone(current);
+    // Only status (and managed fields) change through /status. The rest is the stored object's
+    // own (shared, never modified: nothing below writes below the top level and metadata).
+    next = { ...current, metadata: { ...current.metadata } };
     if (desired.status === undefined) delete next.status;
     else next.status = desired.status;
     if (def.kind === 'Namespace') next.status = desired.status;
@@ -223,7 +243,11 @@ function applyUpdateSemantics(def: ResourceDef, desired: KubeObject, current: Ku
   validateAll(def, next, current, opts.subresource);
   if (opts.subresource !== 'status') bumpGeneration(def, next, current);
   delete next.metadata.resourceVersion;
-  if (opts.applied) return next;
+  return next;
+}
+
+/** The update's managed fields (trackUpdate: `next` as stored, `current` before). */
+function trackManaged(def: ResourceDef, next: KubeObject, current: KubeObject, opts: WriteOptions): KubeObject {
   return trackUpdate({
     old: current,
     updated: next,

@@ -2,7 +2,7 @@
 // create (Pending + QoS class), validation and update rules, and kubectl's table cells.
 import type { FieldCause, KubeObject, ResourceDef } from './types.ts';
 import { age, humanDuration } from './printing.ts';
-import { computeQOSClass, defaultPodOnlySpec, defaultPodSpec, validatePodSpec, validatePodSpecUpdate } from './podspec.ts';
+import { computeQOSClass, defaultPodOnlySpec, defaultPodSpec, validateNodeName, validatePodSpec, validatePodSpecUpdate } from './podspec.ts';
 import {
   asArray,
   asRecord,
@@ -305,6 +305,8 @@ export const pods: ResourceDef = {
     return validatePodSpecUpdate(obj.spec, old.spec, 'spec');
   },
   validateStatus: validatePodStatus,
+  // The rest of the spec was validated when it was written; a binding only sets the node.
+  validateBinding: (obj) => validateNodeName(obj.spec, 'spec'),
   columns: [
     { name: 'Ready', type: 'string', priority: 0, description: 'The aggregate readiness state of this pod for accepting traffic.', cell: (o) => podTableCells(o).ready },
     { name: 'Status', type: 'string', priority: 0, description: 'The aggregate status of the containers in this pod.', cell: (o) => podTableCells(o).status },

@@ -95,6 +95,14 @@ function validateDNSConfig(cfg: unknown, dnsPolicy: string, field: string): Fiel
   return out;
 }
 
+/** The checks of spec.nodeName (part of validatePodSpec; alone for a binding, which sets only it). */
+export function validateNodeName(specIn: unknown, field: string): FieldCause[] {
+  const nodeName = str(asRecord(specIn).nodeName);
+  const out: FieldCause[] = [];
+  if (nodeName) for (const m of dns1123SubdomainErrors(nodeName)) out.push(invalid(`${field}.nodeName`, nodeName, m));
+  return out;
+}
+
 /**
  * ValidatePodSpec: every problem of a PodSpec (of a pod or of a template), with `field` the path
  * of the spec (`spec`, `spec.template.spec`). Run defaultPodSpec() first, as Kubernetes does.
@@ -159,8 +167,7 @@ export function validatePodSpec(spec: unknown, field: string, opts: PodSpecValid
   }
   const san = str(spec.serviceAccountName);
   if (san) for (const m of dns1123SubdomainErrors(san)) out.push(invalid(`${field}.serviceAccountName`, san, m));
-  const nodeName = str(spec.nodeName);
-  if (nodeName) for (const m of dns1123SubdomainErrors(nodeName)) out.push(invalid(`${field}.nodeName`, nodeName, m));
+  out.push(...validateNodeName(spec, field));
   if (present(spec.activeDeadlineSeconds)) {
     const v = spec.activeDeadlineSeconds;
     if (!isInt(v) || v < 1 || v > MAX_INT32) out.push(invalid(`${field}.activeDeadlineSeconds`, v, inclusiveRangeError(1, MAX_INT32)));

@@ -120,6 +120,10 @@ export interface ResourceDef {
   validateUpdate?(obj: KubeObject, old: KubeObject): FieldCause[];
   /** Checks on a status-subresource write. */
   validateStatus?(obj: KubeObject, old: KubeObject): FieldCause[];
+  /** Checks on a pods/binding write, instead of validate(): a binding sets spec.nodeName (and
+   *  a status condition) of an object validated when it was written, so only what it sets needs
+   *  checking. Absent: validate() runs. */
+  validateBinding?(obj: KubeObject, old: KubeObject): FieldCause[];
   /** The fields whose change bumps metadata.generation. Kinds that leave it out (or give [])
    *  have no generation, as in Kubernetes (ConfigMaps, Pods, Services …). */
   generationFields?: string[];

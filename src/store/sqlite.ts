@@ -98,6 +98,9 @@ export interface SqliteStoreStats {
   maxCompactionSliceMs: number;
 }
 
+/** How much of the recently written values SqliteStore keeps (see `recent`): characters. */
+const RECENT_CHARS = 8 * 1024 * 1024;
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly lock: Database.Database;
@@ -114,6 +117,11 @@ export class SqliteStore implements Store {
   private readonly log: Logger;
   private readonly hub: WatchHub;
   private readonly index = new Map<string, Latest>();
+  /** The values of rows the latest commits wrote, by row id (a row never changes), at most
+   *  about RECENT_CHARS of them: an object just written is usually read again soon (its next
+   *  update, the previous value of that update's watch event), then without a query. */
+  private readonly recent = new Map<number, string>();
+  private recentChars = 0;
   private rev = 0;
   private compactRev = 0;
   private compactDone = 0;
@@ -318,6 +326,8 @@ export class SqliteStore implements Store {
   }
 
   private readValue(id: number): string {
+    const hit = this.recent.get(id);
+    if (hit !== undefined) return hit;
     let v: string | undefined;
     try {
       v = this.st.value.get(id);
@@ -335,6 +345,8 @@ export class SqliteStore implements Store {
     const maxId = maxRowId(this.db);
     this.rev = Math.max(maxId, this.compactRev);
     this.index.clear();
+    this.recent.clear();
+    this.recentChars = 0;
     for (const [name, id, createRevision] of liveRows(this.db)) this.index.set(name, { id, createRevision });
   }
 
@@ -489,7 +501,16 @@ export class SqliteStore implements Store {
       this.rev = rev;
       for (const [key, p] of overlay) {
         if (p === null) this.index.delete(key);
-        else this.index.set(key, { id: p.id, createRevision: p.createRevision });
+        else {
+          this.index.set(key, { id: p.id, createRevision: p.createRevision });
+          this.recent.set(p.id, p.value);
+          this.recentChars += p.value.length;
+        }
+      }
+      for (const [id, v] of this.recent) {
+        if (this.recentChars <= RECENT_CHARS) break;
+        this.recent.delete(id);
+        this.recentChars -= v.length;
       }
       this.counters.batches++;
       this.counters.writes += rows.length;

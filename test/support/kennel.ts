@@ -25,10 +25,10 @@ export interface Kennel {
   stop(): Promise<void>;
 }
 
-export async function startKennel(extraArgs: string[] = [], opts: { dataDir?: string; command?: 'up' | 'server' } = {}): Promise<Kennel> {
+export async function startKennel(extraArgs: string[] = [], opts: { dataDir?: string; command?: 'up' | 'server'; /** node flags for the child, e.g. --cpu-prof */ nodeArgs?: string[] } = {}): Promise<Kennel> {
   const root = opts.dataDir ? undefined : await mkdtemp(join(tmpdir(), 'kennel-e2e-'));
   const dataDir = opts.dataDir ?? join(root!, 'data');
-  const child: ChildProcess = spawn(process.execPath, [BIN, opts.command ?? 'up', '--data-dir', dataDir, '--port', '0', ...((opts.command ?? 'up') === 'up' && !extraArgs.includes('--runtime') ? ['--runtime', 'simulated'] : []), ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, opts.command ?? 'up', '--data-dir', dataDir, '--port', '0', ...((opts.command ?? 'up') === 'up' && !extraArgs.includes('--runtime') ? ['--runtime', 'simulated'] : []), ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));

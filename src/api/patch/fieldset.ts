@@ -151,6 +151,101 @@ export class FieldSet {
     if (isObject(v)) decodeInto(root, v);
     return root;
   }
+
+  /** Whether fromFieldsV1(v) would hold no member (without decoding it): every non-empty
+   *  FieldsV1 object has one (a `.` key, or a child that is a leaf or holds one). */
+  static isEmptyFieldsV1(v: unknown): boolean {
+    return !isObject(v) || Object.keys(v).length === 0;
+  }
+
+  /** Whether fromFieldsV1(v).toFieldsV1() would be the same JSON as `v` (same keys, same order):
+   *  then `v` can be written back as it is. */
+  static isCanonicalFieldsV1(v: unknown): boolean {
+    return isObject(v) && canonicalNode(v);
+  }
+
+  /** Whether every member of fromFieldsV1(v) is one of this set (without decoding `v`). */
+  containsFieldsV1(v: unknown): boolean {
+    if (!isObject(v)) return true;
+    return rawWithin(this, Object.hasOwn(v, '.'), v);
+  }
+
+  /** Whether every member of this set is one of fromFieldsV1(v) (without decoding `v`). */
+  subsetOfFieldsV1(v: unknown): boolean {
+    const raw = isObject(v) ? v : undefined;
+    return subsetOfRaw(this, raw !== undefined && Object.hasOwn(raw, '.'), raw);
+  }
+
+  /** Whether this set and fromFieldsV1(v) have a member in common (without decoding `v`). */
+  overlapsFieldsV1(v: unknown): boolean {
+    if (!isObject(v)) return false;
+    return overlapsRaw(this, Object.hasOwn(v, '.'), v);
+  }
+}
+
+/** A FieldsV1 node as encode() writes it: children sorted, each `{}` (a leaf member) or a
+ *  canonical node with at least one child; `".": {}` first when the node is also a member and
+ *  has children. */
+function canonicalNode(o: JsonObject): boolean {
+  const keys = Object.keys(o);
+  let first = 0;
+  if (keys.length > 0 && keys[0] === '.') {
+    const dot = o['.'];
+    if (keys.length === 1 || !isObject(dot) || Object.keys(dot).length > 0) return false;
+    first = 1;
+  }
+  for (let i = first; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (k === '.') return false;
+    if (i > first && compareElements(keys[i - 1]!, k) >= 0) return false;
+    const v = o[k];
+    if (!isObject(v)) return false;
+    if (Object.keys(v).length > 0 && !canonicalNode(v)) return false;
+  }
+  return true;
+}
+
+/** A FieldsV1 node (a member when `rawMember`; children from `raw`) within `set`. */
+function rawWithin(set: FieldSet | undefined, rawMember: boolean, raw: JsonObject | undefined): boolean {
+  if (rawMember && !(set?.member ?? false)) return false;
+  if (raw === undefined) return true;
+  for (const k of Object.keys(raw)) {
+    if (k === '.') continue;
+    const v = raw[k];
+    const inner = isObject(v) && Object.keys(v).length > 0 ? v : undefined;
+    if (!rawWithin(set?.get(k), inner === undefined || Object.hasOwn(inner, '.'), inner)) return false;
+  }
+  return true;
+}
+
+/** `set` within a FieldsV1 node (decoded: a member when `rawMember`; children from `raw`). */
+function subsetOfRaw(set: FieldSet, rawMember: boolean, raw: JsonObject | undefined): boolean {
+  if (set.member && !rawMember) return false;
+  for (const [k, c] of set.children) {
+    // `.` marks membership in FieldsV1; it is never a child.
+    const v = k !== '.' && raw !== undefined && Object.hasOwn(raw, k) ? raw[k] : undefined;
+    if (v === undefined) {
+      if (!c.isEmpty()) return false;
+      continue;
+    }
+    const inner = isObject(v) && Object.keys(v).length > 0 ? v : undefined;
+    if (!subsetOfRaw(c, inner === undefined || Object.hasOwn(inner, '.'), inner)) return false;
+  }
+  return true;
+}
+
+/** `set` against a FieldsV1 node (decoded: a member when `rawMember`; children from `raw`). */
+function overlapsRaw(set: FieldSet, rawMember: boolean, raw: JsonObject | undefined): boolean {
+  if (set.member && rawMember) return true;
+  if (raw === undefined) return false;
+  for (const [k, c] of set.children) {
+    // `.` marks membership in FieldsV1; it is never a child.
+    if (k === '.' || !Object.hasOwn(raw, k)) continue;
+    const v = raw[k];
+    const inner = isObject(v) && Object.keys(v).length > 0 ? v : undefined;
+    if (overlapsRaw(c, inner === undefined || Object.hasOwn(inner, '.'), inner)) return true;
+  }
+  return false;
 }
 
 function decodeInto(node: FieldSet, obj: JsonObject): void {

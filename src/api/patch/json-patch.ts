@@ -104,13 +104,16 @@ function mergeInto(target: unknown, patch: unknown): unknown {
 /**
  * Applies an RFC 7386 JSON merge patch: objects merge recursively, `null` deletes a key, any
  * other value (arrays included) replaces. The patch must be a JSON object (Kubernetes answers
- * 400 "Invalid JSON Patch" otherwise). `doc` is not modified.
+ * 400 "Invalid JSON Patch" otherwise). `doc` is not modified; with `shareDoc` the result shares
+ * the parts the patch leaves alone with it (no copy of `doc` is made), never with `patch`.
  */
-export function applyMergePatch(doc: unknown, patch: unknown): unknown {
-  return guardDepth(() => applyMergePatchImpl(doc, patch));
+export function applyMergePatch(doc: unknown, patch: unknown, opts: { shareDoc?: boolean } = {}): unknown {
+  return guardDepth(() => applyMergePatchImpl(doc, patch, opts.shareDoc === true));
 }
 
-function applyMergePatchImpl(doc: unknown, patch: unknown): unknown {
+function applyMergePatchImpl(doc: unknown, patch: unknown, shareDoc: boolean): unknown {
   if (!isObject(patch)) throw badRequest('Invalid JSON Patch');
-  return mergeInto(clone(doc), patch);
+  // mergeInto copies the objects along the patched paths and never writes into `doc`: without
+  // the clone the result shares the parts the patch leaves alone with `doc`.
+  return mergeInto(shareDoc ? doc : clone(doc), patch);
 }

@@ -7,7 +7,47 @@ export function isObject(v: unknown): v is JsonObject {
 }
 
 export function clone<T>(v: T): T {
-  return v === undefined ? v : structuredClone(v);
+  return v === undefined ? v : jsonClone(v);
+}
+
+/**
+ * A deep copy of a JSON-shaped value, what structuredClone makes of it but several times
+ * faster: arrays and plain objects are copied member by member (keys with undefined values
+ * kept, `__proto__` kept as an ordinary key); anything else that is an object (a Date, a Map,
+ * a Buffer …) goes through structuredClone, and so does what lies deeper than COPY_DEPTH
+ * (YAML aliases can make a cycle, which structuredClone copies as one).
+ */
+export function jsonClone<T>(v: T): T {
+  if (typeof v !== 'object' || v === null) return v;
+  return copyValue(v, 0) as T;
+}
+
+const COPY_DEPTH = 512;
+
+function copyValue(v: object, depth: number): unknown {
+  if (depth > COPY_DEPTH) return structuredClone(v);
+  if (Array.isArray(v)) {
+    const n = v.length;
+    const out: unknown[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const x: unknown = v[i];
+      out[i] = typeof x === 'object' && x !== null ? copyValue(x, depth + 1) : x;
+    }
+    return out;
+  }
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return structuredClone(v);
+  const src = v as JsonObject;
+  const out: JsonObject = {};
+  const keys = Object.keys(src);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const x = src[k];
+    const c = typeof x === 'object' && x !== null ? copyValue(x, depth + 1) : x;
+    if (k === '__proto__') setKey(out, k, c);
+    else out[k] = c;
+  }
+  return out;
 }
 
 export function deepEqual(a: unknown, b: unknown): boolean {

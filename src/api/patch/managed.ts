@@ -13,7 +13,7 @@
 import type { KubeObject, ManagedFieldsEntry } from '../../registry/types.ts';
 import { badRequest, guardDepth, PatchError, type PatchCause } from './errors.ts';
 import { FieldSet, pathString } from './fieldset.ts';
-import { clone, deepEqual, isObject, type JsonObject } from './json.ts';
+import { clone, deepEqual, isObject, setKey, type JsonObject } from './json.ts';
 import { rootType, zeroObject } from './schema.ts';
 import { compareValues, mergeValues, pruneValue, toFieldSet } from './typed.ts';
 
@@ -24,13 +24,81 @@ export const BEFORE_FIRST_APPLY = 'before-first-apply';
 export const MAX_UPDATE_MANAGERS = 10;
 export const ANCIENT_CHANGES = 'ancient-changes';
 
-interface Entry {
+interface EntryMeta {
   manager: string;
   operation: 'Apply' | 'Update';
   apiVersion: string;
   subresource?: string;
   time?: string;
-  set: FieldSet;
+}
+
+/**
+ * One manager's entry. An entry read from managedFields keeps its FieldsV1 as it came (`raw`)
+ * and decodes it only when its set is read: most writes leave most entries alone, and those are
+ * written back as they came (when they are in the form encoding would give them anyway).
+ */
+class Entry implements EntryMeta {
+  manager: string;
+  operation: 'Apply' | 'Update';
+  apiVersion: string;
+  subresource?: string;
+  time?: string;
+  private decoded: FieldSet | undefined;
+  /** The FieldsV1 this entry came with, while its set is neither read nor replaced. */
+  private raw: unknown;
+
+  constructor(meta: EntryMeta, set: FieldSet | undefined, raw?: unknown) {
+    this.manager = meta.manager;
+    this.operation = meta.operation;
+    this.apiVersion = meta.apiVersion;
+    if (meta.subresource !== undefined) this.subresource = meta.subresource;
+    if (meta.time !== undefined) this.time = meta.time;
+    this.decoded = set;
+    this.raw = set === undefined ? raw : undefined;
+  }
+
+  /** The field set (decoded on first use; the caller may keep and change it). */
+  get set(): FieldSet {
+    if (this.decoded === undefined) {
+      this.decoded = FieldSet.fromFieldsV1(this.raw);
+      this.raw = undefined;
+    }
+    return this.decoded;
+  }
+
+  set set(s: FieldSet) {
+    this.decoded = s;
+    this.raw = undefined;
+  }
+
+  isEmpty(): boolean {
+    return this.decoded === undefined ? FieldSet.isEmptyFieldsV1(this.raw) : this.decoded.isEmpty();
+  }
+
+  /** Whether every member of `other` is in the set (an untouched entry stays undecoded). */
+  covers(other: FieldSet): boolean {
+    return this.decoded === undefined ? other.subsetOfFieldsV1(this.raw) : other.difference(this.decoded).isEmpty();
+  }
+
+  /** Whether every member of the set is in `other` (an untouched entry stays undecoded). */
+  within(other: FieldSet): boolean {
+    return this.decoded === undefined ? other.containsFieldsV1(this.raw) : this.decoded.difference(other).isEmpty();
+  }
+
+  /** The same entry (undecoded if this one is) with other metadata. */
+  withMeta(meta: EntryMeta): Entry {
+    return this.decoded === undefined ? new Entry(meta, undefined, this.raw) : new Entry(meta, this.decoded);
+  }
+
+  /** Whether the set shares a member with `other` (an untouched entry stays undecoded). */
+  overlaps(other: FieldSet): boolean {
+    return this.decoded === undefined ? other.overlapsFieldsV1(this.raw) : !this.decoded.intersection(other).isEmpty();
+  }
+
+  toFieldsV1(): JsonObject {
+    if (this.decoded === undefined && FieldSet.isCanonicalFieldsV1(this.raw)) return this.raw as JsonObject;
+    return this.set.toFieldsV1();
+  }
 }
 
 function identity(e: Pick<Entry, 'manager' | 'operation' | 'apiVersion' | 'subresource'>): string {
@@ -73,14 +141,10 @@ function decodeManaged(list: unknown): Map<string, Entry> {
     const manager = typeof raw.manager === 'string' ? raw.manager : '';
     const operation = raw.operation;
     if (operation !== 'Apply' && operation !== 'Update') continue;
-    const e: Entry = {
-      manager,
-      operation,
-      apiVersion: typeof raw.apiVersion === 'string' ? raw.apiVersion : '',
-      set: FieldSet.fromFieldsV1(raw.fieldsV1),
-    };
-    if (typeof raw.subresource === 'string' && raw.subresource) e.subresource = raw.subresource;
-    if (typeof raw.time === 'string') e.time = raw.time;
+    const meta: EntryMeta = { manager, operation, apiVersion: typeof raw.apiVersion === 'string' ? raw.apiVersion : '' };
+    if (typeof raw.subresource === 'string' && raw.subresource) meta.subresource = raw.subresource;
+    if (typeof raw.time === 'string') meta.time = raw.time;
+    const e = new Entry(meta, undefined, raw.fieldsV1);
     const key = identity(e);
     const prev = out.get(key);
     if (prev) prev.set = prev.set.union(e.set);
@@ -89,17 +153,29 @@ function decodeManaged(list: unknown): Map<string, Entry> {
   return out;
 }
 
+/** Parsed entry times (few distinct ones recur: the times of recent writes). */
+const parsedTimes = new Map<string, number>();
+
 function timeOf(e: Entry): number {
-  const t = e.time ? Date.parse(e.time) : NaN;
-  return Number.isNaN(t) ? 0 : Math.floor(t / 1000);
+  if (!e.time) return 0;
+  let s = parsedTimes.get(e.time);
+  if (s === undefined) {
+    const t = Date.parse(e.time);
+    s = Number.isNaN(t) ? 0 : Math.floor(t / 1000);
+    if (parsedTimes.size >= 4096) parsedTimes.clear();
+    parsedTimes.set(e.time, s);
+  }
+  return s;
 }
 
 function encodeManaged(managed: Map<string, Entry>): ManagedFieldsEntry[] {
-  const entries = [...managed.values()].filter((e) => !e.set.isEmpty());
+  const entries = [...managed.values()].filter((e) => !e.isEmpty());
+  const times = new Map<Entry, number>();
+  for (const e of entries) times.set(e, timeOf(e));
   entries.sort((p, q) => {
     if (p.operation !== q.operation) return p.operation < q.operation ? -1 : 1;
-    const tp = timeOf(p);
-    const tq = timeOf(q);
+    const tp = times.get(p)!;
+    const tq = times.get(q)!;
     if (tp !== tq) return tp - tq;
     if (p.manager !== q.manager) return p.manager < q.manager ? -1 : 1;
     if (p.apiVersion !== q.apiVersion) return p.apiVersion < q.apiVersion ? -1 : 1;
@@ -111,7 +187,7 @@ function encodeManaged(managed: Map<string, Entry>): ManagedFieldsEntry[] {
     const out: ManagedFieldsEntry = { manager: e.manager, operation: e.operation, apiVersion: e.apiVersion };
     if (e.time) out.time = e.time;
     out.fieldsType = 'FieldsV1';
-    out.fieldsV1 = e.set.toFieldsV1();
+    out.fieldsV1 = e.toFieldsV1();
     if (e.subresource) out.subresource = e.subresource;
     return out;
   });
@@ -119,7 +195,7 @@ function encodeManaged(managed: Map<string, Entry>): ManagedFieldsEntry[] {
 
 /** Merges the oldest `Update` entries into one when there are more than Kubernetes keeps. */
 function capUpdateManagers(managed: Map<string, Entry>): void {
-  const updates = [...managed.entries()].filter(([, e]) => e.operation === 'Update' && !e.set.isEmpty());
+  const updates = [...managed.entries()].filter(([, e]) => e.operation === 'Update' && !e.isEmpty());
   if (updates.length <= MAX_UPDATE_MANAGERS) return;
   updates.sort(([, a], [, b]) => timeOf(a) - timeOf(b));
   const excess = updates.slice(0, updates.length - MAX_UPDATE_MANAGERS + 1);
@@ -129,7 +205,7 @@ function capUpdateManagers(managed: Map<string, Entry>): void {
     set = set.union(e.set);
     managed.delete(key);
   }
-  const ancient: Entry = { manager: ANCIENT_CHANGES, operation: 'Update', apiVersion: newest.apiVersion, set };
+  const ancient = new Entry({ manager: ANCIENT_CHANGES, operation: 'Update', apiVersion: newest.apiVersion }, set);
   if (newest.time) ancient.time = newest.time;
   const key = identity(ancient);
   const prev = managed.get(key);
@@ -141,8 +217,10 @@ function capUpdateManagers(managed: Map<string, Entry>): void {
 function withoutManagedFields(obj: KubeObject): JsonObject {
   const out: JsonObject = { ...obj };
   if (isObject(out.metadata) && 'managedFields' in out.metadata) {
-    const meta = { ...out.metadata };
-    delete meta.managedFields;
+    // Copied key by key rather than with `delete`, which would leave a slow dictionary object.
+    const src = out.metadata;
+    const meta: JsonObject = {};
+    for (const k of Object.keys(src)) if (k !== 'managedFields') setKey(meta, k, src[k]);
     out.metadata = meta;
   }
   return out;
@@ -168,15 +246,39 @@ function recordUpdate(
   now: string,
 ): void {
   const selfKey = identity(self);
+  // The manager setting only fields it already owns (a status writer writing its status again)
+  // keeps its set: (S − changed − removed) ∪ changed = S; only its time moves.
+  const own = managed.get(selfKey);
+  const keepsOwn = own !== undefined && !changed.isEmpty() && own.covers(changed) && !own.overlaps(removed);
   for (const [key, e] of managed) {
+    if (key === selfKey && keepsOwn) continue;
+    // An entry the write does not touch keeps its set (and, undecoded, its FieldsV1 as it came).
+    if (key !== selfKey && !e.overlaps(changed) && !e.overlaps(removed)) {
+      if (e.isEmpty()) managed.delete(key);
+      continue;
+    }
     const next = e.set.difference(changed).difference(removed);
     if (next.isEmpty()) managed.delete(key);
     else e.set = next;
   }
+  if (keepsOwn) {
+    // Where the general path would have dropped the entry (S ⊆ changed) and added it anew, it
+    // moves to the end of the map as there: capUpdateManagers breaks ties of time by that order.
+    if (own.within(changed)) managed.delete(selfKey);
+    managed.set(selfKey, own.withMeta({ ...metaOf(self), time: now }));
+    return;
+  }
   if (changed.isEmpty()) return;
   const prev = managed.get(selfKey);
   const set = prev ? prev.set.union(changed) : changed;
-  managed.set(selfKey, { ...self, set, time: now });
+  managed.set(selfKey, new Entry({ ...metaOf(self), time: now }, set));
+}
+
+function metaOf(e: EntryMeta): EntryMeta {
+  const m: EntryMeta = { manager: e.manager, operation: e.operation, apiVersion: e.apiVersion };
+  if (e.subresource !== undefined) m.subresource = e.subresource;
+  if (e.time !== undefined) m.time = e.time;
+  return m;
 }
 
 export interface TrackUpdateOptions {
@@ -220,7 +322,7 @@ function trackUpdateImpl(opts: TrackUpdateOptions): KubeObject {
     return withManaged(withoutManagedFields(updated), new Map());
   }
   let managed = subresource ? new Map<string, Entry>() : decodeManaged(updated.metadata?.managedFields);
-  if (managed.size === 0 || [...managed.values()].every((e) => e.set.isEmpty())) {
+  if (managed.size === 0 || [...managed.values()].every((e) => e.isEmpty())) {
     managed = decodeManaged(old?.metadata?.managedFields);
   }
   const next = withoutManagedFields(updated);
@@ -246,7 +348,7 @@ function trackUpdateImpl(opts: TrackUpdateOptions): KubeObject {
     return { ...next, metadata: meta } as KubeObject;
   }
   const removed = stripIgnored(cmp.removed, subresource);
-  const self: Entry = { manager, operation: 'Update', apiVersion, set: new FieldSet() };
+  const self = new Entry({ manager, operation: 'Update', apiVersion }, new FieldSet());
   if (subresource) self.subresource = subresource;
   recordUpdate(managed, self, changed, removed, now);
   capUpdateManagers(managed);
@@ -353,11 +455,11 @@ function serverSideApplyImpl(opts: ServerSideApplyOptions): { object: KubeObject
   if (liveVal && managed.size === 0) {
     const cmp = compareValues(zero, liveVal, t);
     const fields = stripIgnored(cmp.added.union(cmp.modified), subresource);
-    const first: Entry = { manager: BEFORE_FIRST_APPLY, operation: 'Update', apiVersion, set: new FieldSet() };
+    const first = new Entry({ manager: BEFORE_FIRST_APPLY, operation: 'Update', apiVersion }, new FieldSet());
     recordUpdate(managed, first, fields, new FieldSet(), now);
   }
 
-  const self: Entry = { manager, operation: 'Apply', apiVersion, set: configSet };
+  const self = new Entry({ manager, operation: 'Apply', apiVersion }, configSet);
   if (subresource) self.subresource = subresource;
   const selfKey = identity(self);
   const previous = managed.get(selfKey);

@@ -66,7 +66,6 @@ export function itemElements(
         if (strict) throw invalid(path, `element ${i}: associative list items must be objects`);
         return undefined;
       }
-      const key: JsonObject = {};
       for (const k of t.keys) {
         const v = item[k] ?? t.keyDefaults[k];
         if (v === undefined || v === null) {
@@ -78,9 +77,8 @@ export function itemElements(
           }
           return undefined;
         }
-        key[k] = v;
       }
-      pe = `k:${canonicalJson(key)}`;
+      pe = keyElement(item, t);
     }
     if (seen.has(pe)) {
       if (strict) throw invalid(path, `duplicate entries for key ${pathString([pe])}`);
@@ -90,6 +88,29 @@ export function itemElements(
     out.push(pe);
   }
   return out;
+}
+
+/** The key fields of a map list's items, sorted (canonicalJson's order), with their JSON names. */
+const sortedKeyFields = new WeakMap<ListRef, { name: string; json: string }[]>();
+
+/**
+ * `k:` + the canonical JSON of an item's key fields (defaults filled in), which must all be
+ * present: what canonicalJson of an object of them spells, without building that object.
+ */
+function keyElement(item: JsonObject, t: ListRef): string {
+  let fields = sortedKeyFields.get(t);
+  if (fields === undefined) {
+    fields = [...new Set(t.keys)].sort().map((name) => ({ name, json: JSON.stringify(name) }));
+    sortedKeyFields.set(t, fields);
+  }
+  let out = 'k:{';
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    const v = item[f.name] ?? t.keyDefaults[f.name];
+    const j = typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v);
+    out += i === 0 ? `${f.json}:${j}` : `,${f.json}:${j}`;
+  }
+  return `${out}}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,11 +268,16 @@ export function compareValues(lhs: unknown, rhs: unknown, t: TypeRef): Compariso
 }
 
 function compare(lIn: unknown, rIn: unknown, t: TypeRef, path: string[], c: Comparison): void {
+  // The same value (a subtree both objects share, or equal scalars) changes nothing.
+  if (lIn === rIn) return;
   const l = lIn === null ? undefined : lIn;
   const r = rIn === null ? undefined : rIn;
   if (l === undefined && r === undefined) return;
   const granular = (l === undefined || walkable(t, l)) && (r === undefined || walkable(t, r));
   let leaf = !granular;
+  // Equal values change nothing: lists (keying their items costs) and the top-level fields are
+  // checked whole first, which is cheap where they are equal and stops early where they differ.
+  if (granular && l !== undefined && r !== undefined && (t.kind === 'list' || path.length === 1) && deepEqual(l, r)) return;
   if (granular && t.kind === 'list') {
     const lList = (l as unknown[] | undefined) ?? [];
     const rList = (r as unknown[] | undefined) ?? [];
