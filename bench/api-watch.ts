@@ -16,7 +16,8 @@
 //
 // Environment: BENCH_WATCHES (default 1000), BENCH_SECONDS (writing time, default 5),
 // BENCH_WRITE_RATE (writes/s, default 20), BENCH_WATCH_THREADS (default 1),
-// BENCH_BACKEND (sqlite | memory, default sqlite), BENCH_PROFILE=DIR (CPU-profile the server
+// BENCH_BACKEND (sqlite | memory, default sqlite), BENCH_PER_WRITE=1 (each measured write's
+// last-delivery delay on stderr), BENCH_PROFILE=DIR (CPU-profile the server
 // thread while writing: DIR/api-watch.cpuprofile, top functions in the JSON line).
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -110,6 +111,8 @@ async function main(): Promise<void> {
     let outOfOrder = 0;
     let early = 0;
     let watchesSeen = 0;
+    /** Per measured write: the delay of its last delivery (when every watch had it). */
+    const lastOf = new Map<number, number>();
     for (const r of results) {
       for (const ev of r.events) {
         watchesSeen++;
@@ -133,6 +136,7 @@ async function main(): Promise<void> {
           const d = t - ack;
           allDelays.push(d);
           if (warmupRvs.has(evRv)) continue;
+          if (d > (lastOf.get(evRv) ?? -Infinity)) lastOf.set(evRv, d);
           if (d < 0) early++;
           delays.push(d);
         }
@@ -141,6 +145,8 @@ async function main(): Promise<void> {
     }
     const lat = summarize(delays);
     const latAll = summarize(allDelays);
+    const lastPerWrite = summarize([...lastOf.values()]);
+    if (process.env.BENCH_PER_WRITE) log(`last delivery per write (ms, in write order): ${[...lastOf.entries()].sort((a, b) => a[0] - b[0]).map(([, d]) => d.toFixed(1)).join(' ')}`);
     const result = {
       bench: 'api-watch',
       backend: BACKEND,
@@ -157,6 +163,8 @@ async function main(): Promise<void> {
       p50Ms: lat.p50Ms,
       p99Ms: lat.p99Ms,
       maxMs: lat.maxMs,
+      /** Per measured write, the delay until its last watch had it: p50 / max. */
+      lastDeliveryPerWriteMs: { p50: lastPerWrite.p50Ms, max: lastPerWrite.maxMs },
       /** The same over every write, the warm-up writes included. */
       p99MsAllWrites: latAll.p99Ms,
       /** Deliveries that arrived before the writer read its acknowledgement (delay < 0). */

@@ -364,7 +364,9 @@ async function main(): Promise<void> {
     let profile: ReturnType<typeof topOfProfile> | undefined;
     if (PROFILE_DIR) {
       await kn.stop();
-      const files = readdirSync(PROFILE_DIR).filter((f) => f.endsWith('.cpuprofile'));
+      // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: the main thread is thread 0 (the
+      // loader's and the store writer's threads write their own files).
+      const files = readdirSync(PROFILE_DIR).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f));
       const newest = files.map((f) => join(PROFILE_DIR, f)).sort().pop();
       if (newest) profile = topOfProfile(JSON.parse(readFileSync(newest, 'utf8')) as Parameters<typeof topOfProfile>[0], 25);
     }
