@@ -1,7 +1,8 @@
 // The API server: HTTPS, authentication, discovery and OpenAPI, and the generic resource
 // handlers over the store. Every kind comes from the registry.
+import { chmodSync, rmSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Store } from '../store/types.ts';
 import type { Logger } from '../util/log.ts';
@@ -45,6 +46,8 @@ export interface ApiServerOptions {
   podProxy?: { clientCert: { cert: string; key: string }; agentCA?: string };
   /** Serve /cacerts and the node join endpoint (join.ts) for this join-token secret, and accept the node credentials it issues. */
   join?: { secret: string; ca?: { certPem: string; keyPem: string } };
+  /** Also serve the API in plain HTTP on this Unix socket (mode 0600), for clients in the same process (KubeClient's localSocket). */
+  localSocket?: string;
 }
 
 export interface ApiServer {
@@ -135,16 +138,25 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     return u;
   }
 
-  const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     void handle(req, res).catch((e) => {
       log.error('request failed', { method: req.method, url: req.url, error: String(e) });
       if (!res.headersSent) sendError(res, errors.internal('request failed'));
       else res.destroy();
     });
-  });
+  };
+  const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 0;
+  // The same API in plain HTTP on a Unix socket only root can open, for the clients inside this
+  // process: they authenticate as every client does, but pay no TLS on either end.
+  const local = opts.localSocket ? http.createServer(onRequest) : undefined;
+  if (local) {
+    local.keepAliveTimeout = 65_000;
+    local.headersTimeout = 66_000;
+    local.requestTimeout = 0;
+  }
   // pods/exec and pods/attach: WebSocket upgrades, authenticated here, proxied to the node agent.
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(req, socket, head));
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -237,6 +249,25 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     cache.stop();
     throw e;
   }
+  if (local && opts.localSocket) {
+    const path = opts.localSocket;
+    try {
+      rmSync(path, { force: true });
+      await new Promise<void>((resolve, reject) => {
+        local.once('error', reject);
+        local.listen(path, () => {
+          local.off('error', reject);
+          resolve();
+        });
+      });
+      chmodSync(path, 0o600);
+    } catch (e) {
+      server.close();
+      lifecycle.stop();
+      cache.stop();
+      throw e;
+    }
+  }
   const port = (server.address() as AddressInfo).port;
   try {
     await ensureKubernetesService(ctx, registry, allocators, opts.advertiseAddress ?? advertiseAddress(opts.bind), port);
@@ -259,6 +290,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      if (local) {
+        await new Promise<void>((resolve) => {
+          local.close(() => resolve());
+          local.closeAllConnections();
+        });
+      }
     },
   };
 }

@@ -2,8 +2,10 @@
 // and watch over HTTPS with a bearer token (or client certificate), one keep-alive connection
 // pool per client with the cluster CA pinned. Failures the server reports arrive as
 // ApiStatusError carrying the Kubernetes Status; transport failures are plain Errors.
+import http from 'node:http';
 import https from 'node:https';
-import type { IncomingMessage } from 'node:http';
+import tls from 'node:tls';
+import type { ClientRequest, IncomingMessage, RequestOptions as HttpRequestOptions } from 'node:http';
 import type { KubeObject, ObjectMeta, ResourceDef } from '../registry/types.ts';
 import { loadKubeconfig, type ClientConfig, type LoadKubeconfigOptions } from './kubeconfig.ts';
 
@@ -280,6 +282,12 @@ export interface WatchHandle {
 }
 
 export interface ClientOptions {
+  /**
+   * Send requests over this Unix socket, in plain HTTP, instead of HTTPS to config.server: the
+   * API server's socket for the clients inside its own process (controllers, scheduler, the
+   * local node), which need no TLS to reach it (`localSocket` of startApiServer).
+   */
+  localSocket?: string;
   /** User-Agent header (the server derives the default field manager from it). */
   userAgent?: string;
   /** fieldManager for writes that name none (required by server-side apply). Default 'kennel'. */
@@ -310,7 +318,8 @@ interface RawRequest {
 
 export class KubeClient {
   readonly config: ClientConfig;
-  private readonly agent: https.Agent;
+  private readonly agent: https.Agent | http.Agent;
+  private readonly localSocket: string | undefined;
   private readonly userAgent: string;
   private readonly fieldManager: string;
   private readonly timeoutMs: number;
@@ -319,15 +328,20 @@ export class KubeClient {
   constructor(config: ClientConfig, opts: ClientOptions = {}) {
     if (!/^https:\/\//.test(config.server)) throw new Error(`the API server URL must be https:// (got ${JSON.stringify(config.server)})`);
     this.config = { ...config, server: config.server.replace(/\/+$/, '') };
-    this.agent = new https.Agent({
-      keepAlive: true,
-      ca: config.ca,
-      cert: config.cert,
-      key: config.key,
-      rejectUnauthorized: config.insecureSkipTLSVerify !== true,
-      maxSockets: opts.maxSockets ?? Infinity,
-      maxFreeSockets: 32,
-    });
+    // One TLS context for every connection (given ca/cert/key instead, Node builds a context,
+    // parsing the certificates, per connection), and a pool that keeps the connections of a
+    // burst: a controller creating hundreds of pods, a scheduler binding them, would otherwise
+    // close all but a few afterwards and pay a TLS handshake per connection on the next burst.
+    this.localSocket = opts.localSocket;
+    this.agent = opts.localSocket
+      ? new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? Infinity, maxFreeSockets: 256 })
+      : new https.Agent({
+          keepAlive: true,
+          secureContext: tls.createSecureContext({ ca: config.ca, cert: config.cert, key: config.key }),
+          rejectUnauthorized: config.insecureSkipTLSVerify !== true,
+          maxSockets: opts.maxSockets ?? Infinity,
+          maxFreeSockets: 256,
+        });
     this.userAgent = opts.userAgent ?? 'kennel';
     this.fieldManager = opts.fieldManager ?? 'kennel';
     this.timeoutMs = opts.timeoutMs ?? 30_000;
@@ -507,7 +521,7 @@ export class KubeClient {
       idleTimer.unref();
     };
 
-    const req = https.request(url, { method: 'GET', agent: this.agent, headers: this.headers({ accept: 'application/json' }) }, (resp) => {
+    const req = this.open(url, { method: 'GET', headers: this.headers({ accept: 'application/json' }) }, (resp) => {
       resp.setEncoding('utf8');
       if (resp.statusCode !== 200) {
         let text = '';
@@ -590,6 +604,13 @@ export class KubeClient {
     return this.send<T>(method, path, url, headers, data, timeoutMs, opts.signal, true);
   }
 
+  /** One request: HTTPS to the server, or plain HTTP over the local socket (same path). */
+  private open(url: string, o: HttpRequestOptions, onResponse: (resp: IncomingMessage) => void): ClientRequest {
+    if (this.localSocket === undefined) return https.request(url, { ...o, agent: this.agent as https.Agent }, onResponse);
+    const u = new URL(url);
+    return http.request({ ...o, socketPath: this.localSocket, path: u.pathname + u.search, agent: this.agent as http.Agent }, onResponse);
+  }
+
   /**
    * One HTTP exchange. A request that fails with ECONNRESET on a reused keep-alive socket (the
    * server closed it while idle, before reading the request) is sent once more on a new one.
@@ -611,7 +632,7 @@ export class KubeClient {
         signal?.removeEventListener('abort', onAbort);
         fn();
       };
-      const req = https.request(url, { method, agent: this.agent, headers }, (resp: IncomingMessage) => {
+      const req = this.open(url, { method, headers }, (resp: IncomingMessage) => {
         resp.setEncoding('utf8');
         let text = '';
         resp.on('data', (c: string) => (text += c));

@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { mkdtemp, rm, readFile, stat } from 'node:fs/promises';
@@ -16,15 +17,19 @@ import { silentLogger } from '../../src/util/log.ts';
 /** A stand-in API server: real HTTPS with the given certificate, answering 200 to an
  *  authenticated GET /version and 401 otherwise. */
 async function fakeApiServer(opts: ApiServerOptions, events: string[]): Promise<ApiServer> {
-  const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (req, res) => {
+  const answer = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const user = opts.authenticator.authenticate(req.headers.authorization);
     res.writeHead(user ? 200 : 401, { 'content-type': 'application/json' });
     res.end(JSON.stringify(user ? { user: user.username } : { kind: 'Status', code: 401 }));
-  });
+  };
+  const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, answer);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.bind, () => resolve());
   });
+  // The in-process clients' socket, as the real server serves it.
+  const local = opts.localSocket ? http.createServer(answer) : undefined;
+  if (local) await new Promise<void>((resolve) => local.listen(opts.localSocket, () => resolve()));
   events.push('apiserver started');
   const port = (server.address() as net.AddressInfo).port;
   return {
@@ -33,6 +38,8 @@ async function fakeApiServer(opts: ApiServerOptions, events: string[]): Promise<
     close: () =>
       new Promise<void>((resolve) => {
         events.push('apiserver closed');
+        local?.close();
+        local?.closeAllConnections();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
