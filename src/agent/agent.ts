@@ -5,7 +5,7 @@ import { ensureLocalPathDirectory, startLocalPathCleaner } from '../controllers/
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { Informer } from '../client/informer.ts';
+import { Informer, dropManagedFields } from '../client/informer.ts';
 import { isNotFound, type KubeClient, type ResourceRef } from '../client/rest.ts';
 import type { KubeObject } from '../registry/types.ts';
 import type { Logger } from '../util/log.ts';
@@ -131,7 +131,7 @@ class LazyNamespaceCache {
   async get(namespace: string, name: string): Promise<KubeObject | undefined> {
     let inf = this.informers.get(namespace);
     if (!inf) {
-      inf = new Informer<KubeObject>(this.client, this.res, { namespace, logger: this.logger, name: `${this.res.plural}/${namespace}` });
+      inf = new Informer<KubeObject>(this.client, this.res, { namespace, logger: this.logger, name: `${this.res.plural}/${namespace}`, transform: dropManagedFields });
       const changed = (o: KubeObject): void => this.onChange(namespace, o.metadata.name ?? '');
       inf.addEventHandler({ onAdd: (o, initial) => !initial && changed(o), onUpdate: (_a, b) => changed(b), onDelete: (o) => changed(o) });
       this.informers.set(namespace, inf);
@@ -237,7 +237,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   await node.start();
 
   // Services, for service-link variables and KUBERNETES_SERVICE_HOST.
-  const services = new Informer<KubeObject>(client, SERVICES, { logger: log, name: 'services' });
+  const services = new Informer<KubeObject>(client, SERVICES, { logger: log, name: 'services', transform: dropManagedFields });
   services.start();
 
   // Start-up dependencies (kennel.dev/depends-on): EndpointSlices are watched from the first
@@ -248,7 +248,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     localReady: (uid) => workers?.localReady(uid),
     slices: () => {
       if (!slices) {
-        const inf = new Informer<KubeObject>(client, ENDPOINT_SLICES, { logger: log, name: 'endpointslices' });
+        const inf = new Informer<KubeObject>(client, ENDPOINT_SLICES, { logger: log, name: 'endpointslices', transform: dropManagedFields });
         const changed = (): void => workers?.dependenciesChanged();
         inf.addEventHandler({ onAdd: changed, onUpdate: changed, onDelete: changed });
         inf.start();
@@ -350,8 +350,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   }
   if (probes) w.attachProbes(probes);
 
-  // The pods bound to this node.
-  const pods = new Informer<Pod>(client, PODS, { fieldSelector: `spec.nodeName=${nodeName}`, logger: log, name: 'pods' });
+  // The pods bound to this node. Every informer of the agent drops metadata.managedFields, which
+  // nothing in the agent reads (its status writes are merge patches of the fields it owns), and
+  // which is much of a pod's metadata: the cache and each pod worker's copy stay smaller.
+  const pods = new Informer<Pod>(client, PODS, { fieldSelector: `spec.nodeName=${nodeName}`, logger: log, name: 'pods', transform: dropManagedFields });
   pods.addEventHandler({
     onAdd: (p) => w.update(p),
     onUpdate: (_o, p) => w.update(p),

@@ -67,6 +67,10 @@ export interface Worker {
   mountRetries?: number;
   running: boolean;
   dirty: boolean;
+  /** The relister saw a change while the worker synced (when that listing ended): see PodWorkers.run. */
+  relistAt?: number;
+  /** When (performance.now()) the worker last began reading a state it found settled after a sync. */
+  settledAt?: number;
   timer: NodeJS.Timeout | undefined;
   timerAt: number;
   /** The status last written (the base of the next one). */

@@ -14,7 +14,7 @@
 // pods are seen through the fence's last revalidation snapshot (stale copies count as gone).
 import { isConflict, isNotFound } from '../client/rest.ts';
 import { podTarget } from './events.ts';
-import type { Pod } from './kube-types.ts';
+import type { Pod, Volume } from './kube-types.ts';
 import type { ProbeManager } from './probe-types.ts';
 import type { ContainerStatus, PodSandboxConfig } from './runtime/types.ts';
 import {
@@ -28,13 +28,24 @@ import {
   type PodActions,
   type PodRuntimeState,
 } from './sync.ts';
-import { VolumeError, implicitServiceAccountVolume, setUpPodVolumes, tearDownPod, writePodFiles, type PodFiles, type PodVolumes, type VolumeSources } from './volumes.ts';
+import { VolumeError, implicitServiceAccountVolume, setUpPodVolumes, tearDownPod, volumesCannotFail, writePodFiles, type PodFiles, type PodVolumes, type VolumeSources } from './volumes.ts';
 import { ContainerOps } from './podworker-containers.ts';
 import { ImagePuller } from './podworker-images.ts';
-import { collectGarbage, doRelist, runtimeState } from './podworker-relist.ts';
+import { collectGarbage, doRelist, runtimeState, settledFingerprint } from './podworker-relist.ts';
 import { holdForDependencies, writeStatus } from './podworker-status.ts';
 import { FENCE_KILL_MESSAGE, stopForFence } from './fencing.ts';
 import { PODS, Semaphore, errMessage, isTerminalPhase, needsSync, podFullName, podName, referencesObject, type PodWorkersOptions, type Worker } from './podworker-types.ts';
+
+/** Whether anything of the pod runs: a new sandbox is then made only once it is stopped (killPod). */
+function runsAnything(state: PodRuntimeState): boolean {
+  return state.sandboxes.some((s) => s.state === 'ready') || state.containers.some((c) => c.state === 'running' || c.state === 'created');
+}
+
+/** A sandbox made for a pod, with the config it was made from. */
+interface MadeSandbox {
+  id: string;
+  config: PodSandboxConfig;
+}
 
 export class PodWorkers {
   private readonly o: PodWorkersOptions;
@@ -45,7 +56,9 @@ export class PodWorkers {
   private relistTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private relisting: Promise<void> | undefined;
-  private fingerprints = new Map<string, string>();
+  private readonly fingerprints = new Map<string, string>();
+  /** Fingerprints recorded by workers after a sync (RelistContext.seen). */
+  private readonly seen = new Map<string, { fp: string; at: number }>();
   private stopped = false;
   /** Pods bound here are known (the informer has synced): orphans can be told apart. */
   private podsSynced = false;
@@ -248,18 +261,29 @@ export class PodWorkers {
   }
 
   private async doRelist(): Promise<void> {
-    const next = await doRelist({
+    await doRelist({
       o: this.o,
       workers: this.workers,
       stopped: () => this.stopped,
       podsSynced: () => this.podsSynced,
-      fingerprints: () => this.fingerprints,
+      fingerprints: this.fingerprints,
+      seen: this.seen,
       newWorker: (uid, pod) => this.newWorker(uid, pod),
       requestSync: (uid) => this.requestSync(uid),
+      changed: (uid, listedAt) => this.runtimeChanged(uid, listedAt),
     });
-    if (next) this.fingerprints = next;
   }
 
+  /**
+   * The relister saw a pod's runtime state change. A worker in the middle of a sync may be
+   * seeing it itself: it decides when that sync ends (see run), so that the sandbox and
+   * containers it is making do not cost a second sync.
+   */
+  private runtimeChanged(uid: string, listedAt: number): void {
+    const w = this.workers.get(uid);
+    if (w?.running && !w.dirty) w.relistAt = Math.max(w.relistAt ?? 0, listedAt);
+    else this.requestSync(uid);
+  }
 
   private newWorker(uid: string, pod: Pod | undefined): Worker {
     const w: Worker = {
@@ -293,8 +317,12 @@ export class PodWorkers {
     try {
       while (w.dirty && !this.stopped) {
         w.dirty = false;
+        w.relistAt = undefined;
         try {
           await this.sync(w);
+          // A change the relister saw during the sync needs another, unless the sync read a
+          // settled state after that listing (see sync).
+          if (w.relistAt !== undefined && !((w.settledAt ?? -1) > w.relistAt)) w.dirty = true;
         } catch (e) {
           this.o.logger.warn('pod sync failed', { pod: w.pod ? podName(w.pod) : w.uid, error: errMessage(e) });
           this.requeue(w, this.o.now() + 2000);
@@ -366,40 +394,41 @@ export class PodWorkers {
       this.requeue(w, end);
     }
 
-    // Volumes first: a pod whose volumes cannot be set up waits (ContainerCreating).
-    let vols: PodVolumes = { paths: new Map(), readOnly: new Set(), changed: [] };
-    const implicit = this.o.implicitServiceAccountVolume ? implicitServiceAccountVolume(pod) : undefined;
-    if (this.o.volumes) {
-      try {
-        vols = await setUpPodVolumes(pod, this.o.dataDir, this.volumeSources(), this.volumeContext(pod, state), implicit ? [implicit] : []);
-        w.lastMountError = '';
-        w.mountRetries = 0;
-      } catch (e) {
-        if (!(e instanceof VolumeError)) throw e;
-        if (implicit && e.volume === implicit.name) {
-          // No token to be had (no TokenRequest yet): the volume still gives ca.crt and namespace.
-          if (!w.warnedToken) this.o.logger.warn('no service-account token for the pod; its service-account volume has no token', { pod: podName(pod), error: e.message });
-          w.warnedToken = true;
-          const withoutToken: typeof implicit = { ...implicit, projected: { ...implicit.projected, sources: (implicit.projected?.sources ?? []).filter((x) => !x.serviceAccountToken) } };
-          vols = await setUpPodVolumes(pod, this.o.dataDir, this.volumeSources(), this.volumeContext(pod, state), [withoutToken]);
-        } else {
-          this.o.recorder.event(podTarget(pod), 'Warning', 'FailedMount', e.message);
-          w.lastMountError = e.message;
-          await writeStatus(this.o, this.writes, w, pod, state, false);
-          // Retry soon at first (a claim is usually bound within a second of its pod being
-          // scheduled), then back off to every 10 s.
-          w.mountRetries = (w.mountRetries ?? 0) + 1;
-          this.requeue(w, now + Math.min(10_000, 250 * 2 ** (w.mountRetries - 1)));
-          return;
-        }
-      }
-    }
-
+    // Volumes first: a pod whose volumes cannot be set up waits (ContainerCreating), without a
+    // sandbox. The actions do not depend on the volumes, and only the containers need them: a
+    // new pod whose volumes cannot fail to set up (volumesCannotFail: the service-account
+    // token, say) has its sandbox made meanwhile.
     const actions = computePodActions(pod, state, now, this.backoff, { probeKills: w.probeKills });
+    const implicit = this.o.implicitServiceAccountVolume ? implicitServiceAccountVolume(pod) : undefined;
+    const early = this.o.volumes && actions.createSandbox && !runsAnything(state) && volumesCannotFail(pod) ? this.runSandbox(w, pod, actions.sandboxAttempt) : undefined;
+    // (Awaited below whatever happens; this only keeps a rejection from counting as unhandled meanwhile.)
+    early?.catch(() => undefined);
+    let vols: PodVolumes | undefined;
+    try {
+      vols = await this.setUpVolumes(w, pod, state, now, implicit);
+    } finally {
+      // The volumes failed: the sandbox stays (a later sync finds it), any failure of it reported.
+      if (early && !vols) await early;
+    }
+    if (!vols) return;
     // Start-up dependencies gate every container start (also after a restart of the node).
     if (actions.containersToStart.length > 0 && holdForDependencies(this.o, w, pod)) actions.containersToStart = [];
-    await this.execute(w, pod, state, actions, vols, implicit?.name);
+    await this.execute(w, pod, state, actions, vols, implicit?.name, early);
+    const before = state;
+    const readAt = performance.now();
     state = await runtimeState(this.o.runtime, w);
+    // What this sync made is seen: the next relist need not wake the worker for it again (it
+    // still does for any change after this read, or one in it that the sync did not act on).
+    // Not when a container failed to start (its image, config, create or start: see ContainerOps,
+    // which keeps the reason): the relist's wake is then the retry, as it always was (for an
+    // image, the sync that reports ImagePullBackOff).
+    const startFailed = actions.containersToStart.some((s) => w.reasons.has(s.container.name));
+    const seen = startFailed ? undefined : settledFingerprint(before, state);
+    if (seen !== undefined) {
+      this.fingerprints.set(w.uid, seen);
+      this.seen.set(w.uid, { fp: seen, at: readAt });
+      w.settledAt = readAt;
+    }
 
     const sandboxNow = currentSandbox(state);
     if (sandboxNow && sandboxNow.ips.length > 0) w.podIPs = sandboxNow.ips;
@@ -423,23 +452,67 @@ export class PodWorkers {
 
   // -- executing actions
 
-  private async execute(w: Worker, pod: Pod, state: PodRuntimeState, a: PodActions, vols: PodVolumes, implicitVolume: string | undefined): Promise<void> {
+  /** Make the pod's sandbox; a failure is reported (event, retry in 5 s) and gives undefined. */
+  private async runSandbox(w: Worker, pod: Pod, attempt: number): Promise<MadeSandbox | undefined> {
+    const config = this.ops.sandboxConfig(pod, attempt);
+    try {
+      const id = await this.o.runtime.runPodSandbox(config);
+      w.sandboxIds.add(id);
+      return { id, config };
+    } catch (e) {
+      const msg = `Failed to create pod sandbox: ${errMessage(e)}`;
+      this.o.recorder.event(podTarget(pod), 'Warning', 'FailedCreatePodSandBox', msg);
+      this.requeue(w, this.o.now() + 5000);
+      return undefined;
+    }
+  }
+
+  /**
+   * Set up the pod's volumes (none without this.o.volumes). undefined: they cannot be, which is
+   * reported (FailedMount event, status) with a retry scheduled: the sync ends there.
+   */
+  private async setUpVolumes(w: Worker, pod: Pod, state: PodRuntimeState, now: number, implicit: Volume | undefined): Promise<PodVolumes | undefined> {
+    if (!this.o.volumes) return { paths: new Map(), readOnly: new Set(), changed: [] };
+    try {
+      const vols = await setUpPodVolumes(pod, this.o.dataDir, this.volumeSources(), this.volumeContext(pod, state), implicit ? [implicit] : []);
+      w.lastMountError = '';
+      w.mountRetries = 0;
+      return vols;
+    } catch (e) {
+      if (!(e instanceof VolumeError)) throw e;
+      if (implicit && e.volume === implicit.name) {
+        // No token to be had (no TokenRequest yet): the volume still gives ca.crt and namespace.
+        if (!w.warnedToken) this.o.logger.warn('no service-account token for the pod; its service-account volume has no token', { pod: podName(pod), error: e.message });
+        w.warnedToken = true;
+        const withoutToken: Volume = { ...implicit, projected: { ...implicit.projected, sources: (implicit.projected?.sources ?? []).filter((x) => !x.serviceAccountToken) } };
+        return await setUpPodVolumes(pod, this.o.dataDir, this.volumeSources(), this.volumeContext(pod, state), [withoutToken]);
+      }
+      this.o.recorder.event(podTarget(pod), 'Warning', 'FailedMount', e.message);
+      w.lastMountError = e.message;
+      await writeStatus(this.o, this.writes, w, pod, state, false);
+      // Retry soon at first (a claim is usually bound within a second of its pod being
+      // scheduled), then back off to every 10 s.
+      w.mountRetries = (w.mountRetries ?? 0) + 1;
+      this.requeue(w, now + Math.min(10_000, 250 * 2 ** (w.mountRetries - 1)));
+      return undefined;
+    }
+  }
+
+  /**
+   * Carry out the actions. early: the sandbox the actions ask for, already being made (see
+   * sync); otherwise it is made here, after any kill.
+   */
+  private async execute(w: Worker, pod: Pod, state: PodRuntimeState, a: PodActions, vols: PodVolumes, implicitVolume: string | undefined, early?: Promise<MadeSandbox | undefined>): Promise<void> {
     const rt = this.o.runtime;
     const grace = podGracePeriodSeconds(pod);
     if (a.killPod) await this.ops.killPod(w, pod, state, grace);
     let sandboxId = a.sandboxId;
     let sandboxConfig: PodSandboxConfig | undefined;
     if (a.createSandbox) {
-      sandboxConfig = this.ops.sandboxConfig(pod, a.sandboxAttempt);
-      try {
-        sandboxId = await rt.runPodSandbox(sandboxConfig);
-        w.sandboxIds.add(sandboxId);
-      } catch (e) {
-        const msg = `Failed to create pod sandbox: ${errMessage(e)}`;
-        this.o.recorder.event(podTarget(pod), 'Warning', 'FailedCreatePodSandBox', msg);
-        this.requeue(w, this.o.now() + 5000);
-        return;
-      }
+      const made = await (early ?? this.runSandbox(w, pod, a.sandboxAttempt));
+      if (!made) return;
+      sandboxId = made.id;
+      sandboxConfig = made.config;
     }
     if (!sandboxId) return;
     sandboxConfig ??= this.ops.sandboxConfig(pod, currentSandbox(state)?.attempt ?? a.sandboxAttempt);
@@ -511,6 +584,7 @@ export class PodWorkers {
     for (const k of this.images.imageBackoffState.keys()) if (k.startsWith(`${uid}/`)) this.images.imageBackoffState.delete(k);
     for (const k of this.tokenCache.keys()) if (k.startsWith(`${uid}/`)) this.tokenCache.delete(k);
     this.fingerprints.delete(uid);
+    this.seen.delete(uid);
   }
 
 

@@ -16,7 +16,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
 import type { Logger } from '../util/log.ts';
 import type { Pod } from './kube-types.ts';
 import type { ContainerStatus, Runtime } from './runtime/types.ts';
@@ -189,12 +189,20 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
   const authorize = opts.authorize ?? apiServerCertificateAuthorizer;
   const now = opts.now ?? Date.now;
   const pollMs = opts.followPollMs ?? 250;
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    handleProtocols: (protocols) => pickProtocol(protocols) ?? false,
-    maxPayload: 16 * 1024 * 1024,
-  });
+  // The WebSocket server (and the ws module) is loaded with the first exec or attach: most
+  // agents serve none, and the module would otherwise stay in every agent's memory for nothing.
+  let wss: WebSocketServer | undefined;
+  let wssLoading: Promise<WebSocketServer> | undefined;
+  const webSockets = (): Promise<WebSocketServer> =>
+    (wssLoading ??= import('ws').then((ws) => {
+      wss = new ws.WebSocketServer({
+        noServer: true,
+        perMessageDeflate: false,
+        handleProtocols: (protocols) => pickProtocol(protocols) ?? false,
+        maxPayload: 16 * 1024 * 1024,
+      });
+      return wss;
+    }));
 
   /** 401 without a verified certificate, 403 with one the rule refuses; null when allowed. */
   const denied = (req: IncomingMessage, sub: string): { code: number; message: string } | null => {
@@ -294,7 +302,7 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
     if (!pickProtocol(offered)) {
       throw new HttpFailure(400, `none of the offered subprotocols [${offered.join(' ')}] is supported; use one of: ${STREAM_PROTOCOLS.join(', ')}`);
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
+    (await webSockets()).handleUpgrade(req, socket, head, (ws) => {
       const what = `${r.namespace}/${r.pod}/${r.container}`;
       log.debug('stream opened', { kind: r.kind, container: what, protocol: ws.protocol });
       const execOpts = { stdin: sreq.stdin, stdout: sreq.stdout, stderr: sreq.stderr, tty: sreq.tty };
@@ -320,8 +328,11 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
     port,
     url: `https://${host}:${port}`,
     async close() {
-      for (const ws of wss.clients) ws.terminate();
-      wss.close();
+      const w = wss ?? (await wssLoading?.catch(() => undefined));
+      if (w) {
+        for (const ws of w.clients) ws.terminate();
+        w.close();
+      }
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

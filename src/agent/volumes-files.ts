@@ -1,4 +1,5 @@
 // A pod's own files: resolv.conf, hosts and hostname, and the container's mounts of them and its volumes.
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { DnsConfig, Mount } from './runtime/types.ts';
@@ -102,23 +103,52 @@ export interface PodFiles {
   dns: DnsConfig;
 }
 
+/**
+ * What writePodFiles wrote (or found written) in each pod directory, as a digest per file: a sync
+ * that changes nothing then reads and writes no file, and a new pod's files are created without
+ * first failing to read them.
+ */
+const podFilesWritten = new Map<string, string[]>();
+
+const digest = (text: string): string => createHash('sha1').update(text).digest('base64');
+
 /** Write the pod's etc-hosts, resolv.conf and hostname files; returns their paths. */
 export async function writePodFiles(pod: Pod, dataDir: string, podIPs: string[], net: PodNetworkFiles): Promise<PodFiles> {
   const dir = podDir(dataDir, pod.metadata.uid ?? '');
-  await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
   const dns = podDnsConfig(pod, net);
   const files: PodFiles = { hosts: join(dir, 'etc-hosts'), resolvConf: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname'), dns };
-  await writeIfChanged(files.hosts, hostsFileText(pod, podIPs, net));
-  await writeIfChanged(files.resolvConf, resolvConfText(dns));
-  await writeIfChanged(files.hostname, `${podHostname(pod, net.clusterDomain, net.nodeHostname).hostname}\n`);
+  const paths = [files.hosts, files.resolvConf, files.hostname];
+  const texts = [hostsFileText(pod, podIPs, net), resolvConfText(dns), `${podHostname(pod, net.clusterDomain, net.nodeHostname).hostname}\n`];
+  const sums = texts.map(digest);
+  const last = podFilesWritten.get(dir);
+  if (!last) await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+  for (let i = 0; i < paths.length; i++) {
+    if (last?.[i] === sums[i]) continue;
+    await writeIfChanged(paths[i]!, texts[i]!, last !== undefined);
+  }
+  podFilesWritten.set(dir, sums);
   return files;
 }
 
-async function writeIfChanged(path: string, text: string): Promise<void> {
-  try {
+/** Forget what writePodFiles wrote in a pod directory (it is being removed). */
+export function forgetPodFiles(dir: string): void {
+  podFilesWritten.delete(dir);
+}
+
+/**
+ * Write a file atomically (a temporary file renamed over it) unless it holds text already.
+ * changed: the caller knows its content differs (written by this process before).
+ */
+async function writeIfChanged(path: string, text: string, changed: boolean): Promise<void> {
+  if (!changed) {
+    // Not written by this process yet: most often a new pod's, which does not exist.
+    try {
+      await fsp.writeFile(path, text, { mode: 0o644, flag: 'wx' });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
     if ((await fsp.readFile(path, 'utf8')) === text) return;
-  } catch {
-    // absent
   }
   const tmp = `${path}.tmp`;
   await fsp.writeFile(tmp, text, { mode: 0o644 });

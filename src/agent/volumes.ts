@@ -19,6 +19,7 @@ import type { KubeObject } from '../registry/types.ts';
 import type { Pod, Volume } from './kube-types.ts';
 import type { EnvContext } from './env.ts';
 import { downwardPayload, keyedPayload, modeOf, projectedPayload, type DownwardItem } from './volumes-sources.ts';
+import { forgetPodFiles } from './volumes-files.ts';
 export * from './volumes-files.ts';
 
 const execFileP = promisify(execFile);
@@ -142,13 +143,16 @@ export async function writeAtomic(dir: string, payload: Map<string, FileToWrite>
   for (const p of payload.keys()) checkPayloadPath(p);
   const hash = payloadHash(payload);
   if (written.get(dir) === hash) return false;
-  await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+  // A directory made just now (a new pod's volume) holds nothing to compare, replace or remove.
+  const fresh = (await fsp.mkdir(dir, { recursive: true, mode: 0o755 })) !== undefined;
   const dataLink = join(dir, DATA_DIR);
   let oldTs: string | undefined;
-  try {
-    oldTs = await fsp.readlink(dataLink);
-  } catch {
-    oldTs = undefined;
+  if (!fresh) {
+    try {
+      oldTs = await fsp.readlink(dataLink);
+    } catch {
+      oldTs = undefined;
+    }
   }
   if (oldTs !== undefined && payloadHash(await readTree(join(dir, oldTs))) === hash) {
     written.set(dir, hash);
@@ -175,19 +179,21 @@ export async function writeAtomic(dir: string, payload: Map<string, FileToWrite>
   for (const t of tops) {
     const link = join(dir, t);
     let ok = false;
-    try {
-      ok = (await fsp.readlink(link)) === posix.join(DATA_DIR, t);
-    } catch {
-      ok = false;
+    if (!fresh) {
+      try {
+        ok = (await fsp.readlink(link)) === posix.join(DATA_DIR, t);
+      } catch {
+        ok = false;
+      }
+      if (!ok) await fsp.rm(link, { force: true, recursive: true });
     }
-    if (!ok) {
-      await fsp.rm(link, { force: true, recursive: true });
-      await fsp.symlink(posix.join(DATA_DIR, t), link);
-    }
+    if (!ok) await fsp.symlink(posix.join(DATA_DIR, t), link);
   }
-  for (const e of await fsp.readdir(dir)) {
-    if (e.startsWith('..') || tops.has(e)) continue;
-    await fsp.rm(join(dir, e), { force: true, recursive: true });
+  if (!fresh) {
+    for (const e of await fsp.readdir(dir)) {
+      if (e.startsWith('..') || tops.has(e)) continue;
+      await fsp.rm(join(dir, e), { force: true, recursive: true });
+    }
   }
   // 4. the old version goes
   if (oldTs !== undefined && oldTs !== stamp) await fsp.rm(join(dir, oldTs), { recursive: true, force: true });
@@ -283,6 +289,24 @@ export function implicitServiceAccountVolume(pod: Pod): Volume | undefined {
       ],
     },
   };
+}
+
+/**
+ * Whether the pod's own volumes cannot fail to set up for want of something (an object from the
+ * API, a bound claim, a host path, a mount): it has none but emptyDirs on disk and downwardAPI
+ * files. The implicit service-account volume (implicitServiceAccountVolume) is not among its
+ * volumes, and its failure never holds a pod (it is then set up without a token). The pod
+ * workers make such a pod's sandbox while its volumes are set up: no FailedMount can come
+ * where the kubelet would have waited before making the sandbox.
+ */
+export function volumesCannotFail(pod: Pod): boolean {
+  for (const v of pod.spec.volumes ?? []) {
+    const kind = volumeKind(v);
+    if (kind === undefined || kind === 'downwardAPI') continue;
+    if (kind === 'emptyDir' && v.emptyDir?.medium !== 'Memory') continue;
+    return false;
+  }
+  return true;
 }
 
 /**
@@ -409,5 +433,6 @@ export async function tearDownPod(dataDir: string, uid: string): Promise<void> {
     // no /proc: nothing was mounted
   }
   for (const k of [...written.keys()]) if (k.startsWith(dir + '/')) written.delete(k);
+  forgetPodFiles(dir);
   await fsp.rm(dir, { recursive: true, force: true });
 }

@@ -72,10 +72,33 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
   /** Deep-freeze cached objects, so a handler or reader that mutates one throws (default:
    *  freezeCacheFromEnv(), i.e. KENNEL_FREEZE_CACHE=1). */
   freeze?: boolean;
+  /**
+   * Applied to every object received (list and watch events, deletions included) before it is
+   * cached, indexed and handed to handlers, as client-go's SetTransform: e.g. to drop fields the
+   * informer's owner never reads (dropManagedFields) and so keep its cache small. It gets the
+   * freshly decoded object (nobody else holds it: it may change it in place) and returns the
+   * object to keep; it must keep the name, namespace and resourceVersion.
+   */
+  transform?: (obj: T) => T;
   clock?: Clock;
   logger?: Logger;
   /** For logs (default: the resource plural). */
   name?: string;
+}
+
+/**
+ * An informer transform (InformerOptions.transform) that drops metadata.managedFields, server-
+ * side apply's record of field owners: often the largest part of a small object's metadata, and
+ * read only by the server's apply. The metadata is rebuilt rather than `delete`d from, so it
+ * keeps V8's compact object layout.
+ */
+export function dropManagedFields<T extends KubeObject>(obj: T): T {
+  const meta = obj.metadata;
+  if (meta && meta.managedFields !== undefined) {
+    const { managedFields: _dropped, ...rest } = meta;
+    obj.metadata = rest;
+  }
+  return obj;
 }
 
 export interface WaitOptions {
@@ -485,7 +508,8 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   // -- cache internals
 
-  private prepare(obj: T): T {
+  private prepare(raw: T): T {
+    const obj = this.opts.transform ? this.opts.transform(raw) : raw;
     if (!obj.metadata) (obj as KubeObject).metadata = {};
     return this.freeze ? deepFreeze(obj) : obj;
   }
