@@ -1,4 +1,4 @@
-// `npm test`: the type check, then every *.test.ts under test/ with node's test runner.
+// `npm test`: the type check, the agent bundle if stale, then every *.test.ts under test/ with node's test runner.
 // Node 20 does not expand globs given to --test, so the files are collected here.
 // KENNEL_TEST_FILTER=substring limits the run to matching files (for development).
 import { spawnSync } from 'node:child_process';
@@ -25,6 +25,10 @@ if (!filter) {
     process.exit(tc.status ?? 1);
   }
 }
+// The e2e tests run `kennel agent` as users do, from its bundle: rebuild it when a source
+// changed since `npm ci` built it, so the tests run the current sources.
+const { agentBundleState, buildAgentBundle } = await import('./agent-bundle.mjs');
+if (agentBundleState().state !== 'fresh') await buildAgentBundle();
 const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
 process.exit(r.status ?? 1);
