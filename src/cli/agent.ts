@@ -178,10 +178,13 @@ export async function runAgent(opts: AgentOptions, print: (line: string) => void
 /** How often the heap trimmer looks, and by how much the heap must have grown for it to collect. */
 const TRIM_EVERY_MS = 2_000;
 const TRIM_GROWTH_BYTES = 3 * 1024 * 1024;
+/** …or by this much, when it has not changed for an interval since (the end of a burst). */
+const TRIM_SETTLED_GROWTH_BYTES = 512 * 1024;
 
 /**
  * Gives memory back after a burst of work: when the heap V8 holds has grown by TRIM_GROWTH_BYTES
- * since the last full collection, one now (V8 then returns the emptied pages). V8 alone keeps
+ * since the last full collection, or by TRIM_SETTLED_GROWTH_BYTES and then stayed the same for an
+ * interval, one now (V8 then returns the emptied pages). V8 alone keeps
  * the heap it grew for a burst of pod starts (most of it garbage) for a long while. A full
  * collection of the agent's heap (some 10 MiB live) takes a few ms. Needs --expose-gc, which
  * bin/kennel.mjs sets for `kennel agent`; without it, nothing.
@@ -190,12 +193,16 @@ export function startHeapTrimmer(): { stop(): void } {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (typeof gc !== 'function') return { stop() {} };
   let base = getHeapStatistics().total_heap_size;
+  let last = base;
   const timer = setInterval(() => {
     const now = getHeapStatistics().total_heap_size;
+    // Grown a lot, or grown some and then quiet for a whole interval (a burst has ended).
+    const settled = Math.abs(now - last) < 256 * 1024 && now - base >= TRIM_SETTLED_GROWTH_BYTES;
+    last = now;
     if (now < base) base = now;
-    else if (now - base >= TRIM_GROWTH_BYTES) {
+    else if (now - base >= TRIM_GROWTH_BYTES || settled) {
       gc();
-      base = getHeapStatistics().total_heap_size;
+      base = last = getHeapStatistics().total_heap_size;
     }
   }, TRIM_EVERY_MS);
   timer.unref();
