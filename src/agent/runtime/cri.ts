@@ -55,6 +55,7 @@ import {
   wrap,
 } from './cri-convert.ts';
 import { exitCodeFromStatus, streamSession } from './cri-streams.ts';
+import { CriStatusCache } from './cri-status-cache.ts';
 export { imageRegistryHost, normalizeServerAddress, nsToMs, toCriContainerConfig, toCriSandboxConfig } from './cri-convert.ts';
 export { exitCodeFromStatus } from './cri-streams.ts';
 
@@ -81,23 +82,8 @@ export class CriRuntime implements Runtime {
   private readonly timeout: number;
   private readonly ctrBin: string;
   private readonly sessions = new Set<() => void>();
-  /**
-   * The last ContainerStatus / PodSandboxStatus answer per id, with the CRI state it was read
-   * in. A status only changes together with its state (start and finish times, exit code,
-   * reason, IPs are fixed within a state; see reusable()), so a listing that shows an id in the
-   * same state reuses the answer instead of asking again. The agent lists the runtime every
-   * second and on every pod sync: one status call per sandbox and container each time was most
-   * of its CRI traffic and of containerd's CPU on a node with many pods. containerStatus always
-   * asks (and refreshes the cache). podSandboxStatus reuses a ready sandbox's answer seen (by a
-   * status call or a listing) within the last SANDBOX_FRESH_MS, the relist's period: a sandbox
-   * leaves the ready state only by our own stop (which drops the entry) or by its pause process
-   * dying, which the agent learns from the relist in any case (as the kubelet reads pod status
-   * from its PLEG cache); one pod start asked for the same sandbox's status three times.
-   */
-  private readonly containerCache = new Map<string, { criState: string; status: ContainerStatus }>();
-  private readonly sandboxCache = new Map<string, { criState: string; status: SandboxStatus; seenAt: number }>();
-  /** Sandboxes we stopped: never ready again, so never served from the cache (an answer racing the stop). */
-  private readonly stoppedSandboxes = new Set<string>();
+  /** Status answers reused while the CRI state they were read in holds (cri-status-cache.ts). */
+  private readonly statuses = new CriStatusCache();
 
   constructor(private readonly opts: CriRuntimeOptions) {
     this.client = new CriClient(opts.socket);
@@ -152,8 +138,7 @@ export class CriRuntime implements Runtime {
   }
 
   async stopPodSandbox(id: string): Promise<void> {
-    this.stoppedSandboxes.add(id);
-    this.sandboxCache.delete(id);
+    this.statuses.sandboxStopping(id);
     try {
       await this.client.call('StopPodSandbox', { podSandboxId: id }, this.timeout);
     } catch (e) {
@@ -170,8 +155,7 @@ export class CriRuntime implements Runtime {
       if (grpcCode(e) === NOT_FOUND) return;
       throw wrap('RemovePodSandboxError', e, `RemovePodSandbox ${id}`);
     } finally {
-      this.sandboxCache.delete(id);
-      this.stoppedSandboxes.delete(id);
+      this.statuses.sandboxRemoved(id);
     }
     if (st) {
       // Another attempt of the same pod may still use the hosts file.
@@ -181,24 +165,18 @@ export class CriRuntime implements Runtime {
   }
 
   async podSandboxStatus(id: string): Promise<SandboxStatus | null> {
-    const hit = this.sandboxCache.get(id);
-    if (hit && hit.criState === 'SANDBOX_READY' && Date.now() - hit.seenAt < SANDBOX_FRESH_MS && !this.stoppedSandboxes.has(id)) return copySandbox(hit.status);
-    return this.fetchSandboxStatus(id);
+    return this.statuses.freshSandbox(id) ?? this.fetchSandboxStatus(id);
   }
 
   private async fetchSandboxStatus(id: string): Promise<SandboxStatus | null> {
     try {
       const r = await this.client.call('PodSandboxStatus', { podSandboxId: id }, this.timeout);
-      if (!r.status) {
-        this.sandboxCache.delete(id);
-        return null;
-      }
-      const status = fromCriSandbox(r.status);
-      this.sandboxCache.set(id, { criState: r.status.state, status: copySandbox(status), seenAt: Date.now() });
-      return status;
+      const status = r.status ? fromCriSandbox(r.status) : undefined;
+      this.statuses.sandboxRead(id, r.status?.state ?? '', status);
+      return status ?? null;
     } catch (e) {
       if (grpcCode(e) === NOT_FOUND) {
-        this.sandboxCache.delete(id);
+        this.statuses.sandboxRead(id, '', undefined);
         return null;
       }
       throw wrap('RuntimeError', e, `PodSandboxStatus ${id}`);
@@ -212,17 +190,8 @@ export class CriRuntime implements Runtime {
     } catch (e) {
       throw wrap('RuntimeError', e, 'ListPodSandbox');
     }
-    const listed = new Set(items.map((s) => s.id));
-    for (const id of this.sandboxCache.keys()) if (!listed.has(id)) this.sandboxCache.delete(id);
-    for (const id of this.stoppedSandboxes) if (!listed.has(id)) this.stoppedSandboxes.delete(id);
-    const statuses = await Promise.all(
-      items.map((s) => {
-        const hit = this.sandboxCache.get(s.id);
-        if (!hit || hit.criState !== s.state) return this.fetchSandboxStatus(s.id);
-        hit.seenAt = Date.now();
-        return copySandbox(hit.status);
-      }),
-    );
+    this.statuses.sandboxesListed(new Set(items.map((s) => s.id)));
+    const statuses = await Promise.all(items.map((s) => this.statuses.listedSandbox(s.id, s.state) ?? this.fetchSandboxStatus(s.id)));
     return statuses.filter((s): s is SandboxStatus => s !== null);
   }
 
@@ -314,7 +283,7 @@ export class CriRuntime implements Runtime {
       if (grpcCode(e) === NOT_FOUND) return;
       throw wrap('RemoveContainerError', e, `RemoveContainer ${id}`);
     } finally {
-      this.containerCache.delete(id);
+      this.statuses.containerRead(id, '', undefined);
     }
   }
 
@@ -322,21 +291,20 @@ export class CriRuntime implements Runtime {
     try {
       const r = await this.client.call('ContainerStatus', { containerId: id }, this.timeout);
       if (!r.status) {
-        this.containerCache.delete(id);
+        this.statuses.containerRead(id, '', undefined);
         return null;
       }
-      let sb = sandboxId ?? this.containerCache.get(id)?.status.sandboxId;
+      let sb = sandboxId ?? this.statuses.sandboxOf(id);
       if (sb === undefined) {
         const l = await this.client.call('ListContainers', { filter: { id } }, this.timeout);
         sb = l.containers[0]?.podSandboxId ?? '';
       }
       const status = fromCriContainer(r.status, sb);
-      if (reusable(status)) this.containerCache.set(id, { criState: r.status.state, status: copyContainer(status) });
-      else this.containerCache.delete(id);
+      this.statuses.containerRead(id, r.status.state, status);
       return status;
     } catch (e) {
       if (grpcCode(e) === NOT_FOUND) {
-        this.containerCache.delete(id);
+        this.statuses.containerRead(id, '', undefined);
         return null;
       }
       throw wrap('RuntimeError', e, `ContainerStatus ${id}`);
@@ -356,16 +324,8 @@ export class CriRuntime implements Runtime {
     } catch (e) {
       throw wrap('RuntimeError', e, 'ListContainers');
     }
-    const listed = new Set(containers.map((c) => c.id));
-    for (const [id, hit] of this.containerCache) {
-      if (!listed.has(id) && (!filter?.sandboxId || hit.status.sandboxId === filter.sandboxId)) this.containerCache.delete(id);
-    }
-    const statuses = await Promise.all(
-      containers.map((c) => {
-        const hit = this.containerCache.get(c.id);
-        return hit && hit.criState === c.state && reusable(hit.status) ? copyContainer(hit.status) : this.statusWithSandbox(c.id, c.podSandboxId);
-      }),
-    );
+    this.statuses.containersListed(new Set(containers.map((c) => c.id)), filter?.sandboxId);
+    const statuses = await Promise.all(containers.map((c) => this.statuses.listedContainer(c.id, c.state) ?? this.statusWithSandbox(c.id, c.podSandboxId)));
     return statuses.filter((s): s is ContainerStatus => s !== null);
   }
 
@@ -508,30 +468,6 @@ export class CriRuntime implements Runtime {
     this.sessions.clear();
     this.client.close();
   }
-}
-
-/** How long a ready sandbox's status is reused by podSandboxStatus (the agent's relist period). */
-const SANDBOX_FRESH_MS = 1_000;
-
-/**
- * Whether a container's status may be reused while the listing shows the same state: created,
- * or running (started); exited for two seconds or more (containerd may learn of an OOM kill
- * just after the exit and then reports the reason OOMKilled instead of Error in the same
- * state). Never an unknown state (containerd could not reach the shim: that passes).
- */
-function reusable(s: ContainerStatus, now = Date.now()): boolean {
-  if (s.state === 'created') return true;
-  if (s.state === 'running') return s.startedAt > 0;
-  return s.state === 'exited' && s.finishedAt > 0 && now - s.finishedAt >= 2_000;
-}
-
-/** Copies in and out of the caches, so that a caller's change never reaches them. */
-function copyContainer(s: ContainerStatus): ContainerStatus {
-  return { ...s, labels: { ...s.labels }, annotations: { ...s.annotations } };
-}
-
-function copySandbox(s: SandboxStatus): SandboxStatus {
-  return { ...s, ips: [...s.ips], labels: { ...s.labels }, annotations: { ...s.annotations } };
 }
 
 export function createCriRuntime(opts: CriRuntimeOptions): CriRuntime {
