@@ -301,13 +301,19 @@ if (childConfig) {
       // By the deadline: the last renewal was sent before the kill, so S + L ≤ kill + L.
       assert.ok(deadAtBoot <= killedAtBoot + LEASE_S * 1000, `db-0’s container died ${deadAtBoot - killedAtBoot - LEASE_S * 1000} ms after the lease deadline`);
       // And by the watchdog, at the time the agent armed it with (not before).
-      const log = readFileSync(join(dataDir, 'fence-watchdog', 'watchdog.log'), 'utf8');
+      // The watchdog writes its "killed" line after the kill, so the processes may be gone
+      // a moment before the line is in the log.
+      const killedLine = new RegExp(`killed.* pg:${dbGroup}\\b`);
+      const readLog = (): string => readFileSync(join(dataDir, 'fence-watchdog', 'watchdog.log'), 'utf8');
+      const log = await waitFor('the watchdog’s "killed" line', () => {
+        const text = readLog();
+        return killedLine.test(text) && text;
+      }, 5_000);
       const armed = /fence deadline passed \(deadline=(\d+) /.exec(log);
       assert.ok(armed, log);
       const killAtBoot = Number(armed[1]) * 10;
       assert.ok(killAtBoot > killedAtBoot - 1000 && killAtBoot <= killedAtBoot + LEASE_S * 1000, `the watchdog was armed for ${killAtBoot - killedAtBoot} ms after the kill`);
       assert.ok(deadAtBoot >= killAtBoot - 20, `killed ${killAtBoot - deadAtBoot} ms before the watchdog’s time`);
-      assert.match(log, new RegExp(`killed.* pg:${dbGroup}\\b`));
 
       // The server: Unknown, evicted (tolerationSeconds 0), force-deleted after lease + margin.
       await waitFor('db-0 force-deleted', () => deletedAt.has('db-0'), 20_000);
