@@ -1,7 +1,6 @@
 // The API server: HTTPS, authentication, discovery and OpenAPI, and the generic resource
 // handlers over the store. Every kind comes from the registry.
-import { chmodSync, rmSync } from 'node:fs';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Store } from '../store/types.ts';
@@ -28,6 +27,7 @@ import { proxyPodStream, writeUpgradeError } from './podproxy.ts';
 import type { Duplex } from 'node:stream';
 import { Authorizer, storeNodeGraph } from './authz.ts';
 import { createJoinHandler, NodeCredentials } from './join.ts';
+import { LoopbackServer } from '../util/loopback.ts';
 
 export interface ApiServerOptions {
   store: Store;
@@ -46,14 +46,17 @@ export interface ApiServerOptions {
   podProxy?: { clientCert: { cert: string; key: string }; agentCA?: string };
   /** Serve /cacerts and the node join endpoint (join.ts) for this join-token secret, and accept the node credentials it issues. */
   join?: { secret: string; ca?: { certPem: string; keyPem: string } };
-  /** Also serve the API in plain HTTP on this Unix socket (mode 0600), for clients in the same process (KubeClient's localSocket). */
-  localSocket?: string;
 }
 
 export interface ApiServer {
   url: string;
   port: number;
   registry: Registry;
+  /**
+   * The API for clients in this process (KubeClient's `loopback` option): the same requests,
+   * authenticated the same way, handed to the request handler without a socket.
+   */
+  loopback: LoopbackServer;
   close(): Promise<void>;
 }
 
@@ -149,14 +152,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 0;
-  // The same API in plain HTTP on a Unix socket only root can open, for the clients inside this
-  // process: they authenticate as every client does, but pay no TLS on either end.
-  const local = opts.localSocket ? http.createServer(onRequest) : undefined;
-  if (local) {
-    local.keepAliveTimeout = 65_000;
-    local.headersTimeout = 66_000;
-    local.requestTimeout = 0;
-  }
+  // The same API for the clients inside this process: they authenticate as every client does,
+  // but pay neither TLS nor HTTP on either end (src/util/loopback.ts).
+  const loopback = new LoopbackServer(onRequest);
   // pods/exec and pods/attach: WebSocket upgrades, authenticated here, proxied to the node agent.
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(req, socket, head));
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -249,25 +247,6 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     cache.stop();
     throw e;
   }
-  if (local && opts.localSocket) {
-    const path = opts.localSocket;
-    try {
-      rmSync(path, { force: true });
-      await new Promise<void>((resolve, reject) => {
-        local.once('error', reject);
-        local.listen(path, () => {
-          local.off('error', reject);
-          resolve();
-        });
-      });
-      chmodSync(path, 0o600);
-    } catch (e) {
-      server.close();
-      lifecycle.stop();
-      cache.stop();
-      throw e;
-    }
-  }
   const port = (server.address() as AddressInfo).port;
   try {
     await ensureKubernetesService(ctx, registry, allocators, opts.advertiseAddress ?? advertiseAddress(opts.bind), port);
@@ -282,20 +261,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     url,
     port,
     registry,
+    loopback,
     async close() {
       nodeCredentials?.stop();
       lifecycle.stop();
       cache.stop();
+      loopback.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      if (local) {
-        await new Promise<void>((resolve) => {
-          local.close(() => resolve());
-          local.closeAllConnections();
-        });
-      }
     },
   };
 }

@@ -133,16 +133,10 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     const authenticator = createTokenAuthenticator(new Map([[pki.adminToken, adminUser()]]));
     const { kubeletClientCertificate } = await import('../agent/server-certs.ts');
     const { ensureServiceAccountKey } = await import('../api/satokens.ts');
-    // The clients of this process (controllers, scheduler, DNS, the local node) reach the API
-    // over a Unix socket in the data dir, in plain HTTP: no TLS between parts of one process
-    // (a socket path must fit in 108 bytes; a longer data dir keeps them on HTTPS).
-    const socketPath = join(opts.dataDir, 'api.sock');
-    const localSocket = Buffer.byteLength(socketPath) < 100 ? socketPath : undefined;
     const server = await startApiServer({
       store,
       bind: opts.bind,
       port: opts.port,
-      localSocket,
       tls: pki.tls,
       authenticator,
       logger: log.child('apiserver'),
@@ -155,6 +149,9 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     components.push({ name: 'apiserver', stop: () => server.close() });
 
     const url = clientUrl(opts.bind, server.port);
+    // The clients of this process (controllers, scheduler, DNS, the local node) reach the API
+    // through the server's loopback: the same requests and credentials, no TLS, no sockets.
+    const loopback = server.loopback;
 
     // 3. Controllers (API clients of `server`, with their own identity), run under a Lease so
     //    that several servers on one etcd run each exactly once.
@@ -163,7 +160,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     const { KubeClient } = await import('../client/rest.ts');
     const { startControllerManager } = await import('../controllers/manager.ts');
     const { builtinControllersWith } = await import('../controllers/index.ts');
-    const controllerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: controllerToken }, { userAgent: 'kennel-controller-manager', fieldManager: 'kennel-controller-manager', localSocket });
+    const controllerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: controllerToken }, { userAgent: 'kennel-controller-manager', fieldManager: 'kennel-controller-manager', loopback });
     // One informer factory for the process: the controllers and the scheduler share one
     // list+watch and one cache per resource (instead of one per component, each through HTTPS
     // and JSON). Its lifetime is the process's, not a controller-manager term's: the scheduler
@@ -196,7 +193,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     const schedulerToken = randomBytes(32).toString('base64url');
     authenticator.addToken(schedulerToken, { username: 'system:kube-scheduler', groups: ['system:masters', 'system:authenticated'] });
     const { startScheduler } = await import('../scheduler/scheduler.ts');
-    const schedulerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: schedulerToken }, { userAgent: 'kennel-scheduler', fieldManager: 'kennel-scheduler', localSocket });
+    const schedulerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: schedulerToken }, { userAgent: 'kennel-scheduler', fieldManager: 'kennel-scheduler', loopback });
     const scheduler = await startScheduler({
       client: schedulerClient,
       logger: log.child('scheduler'),
@@ -225,7 +222,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
         throw e instanceof JoinError ? new StartupError(`the local node cannot join: ${e.message}`) : e;
       });
       localPodCIDR = joined.podCIDR;
-      const nodeClient = new KubeClient({ server: url, ca: pki.tls.ca, token: joined.token }, { userAgent: `kennel-agent/${nodeName}`, fieldManager: 'kennel-agent', localSocket });
+      const nodeClient = new KubeClient({ server: url, ca: pki.tls.ca, token: joined.token }, { userAgent: `kennel-agent/${nodeName}`, fieldManager: 'kennel-agent', loopback });
       const node = await startNode({ client: nodeClient, nodeName, runtime: opts.runtime, dataDir: opts.dataDir, podCIDR: joined.podCIDR, logger: log.child('agent'), ca: { certPem: pki.ca.certPem, keyPem: pki.ca.keyPem } });
       log.info('local node started', { node: node.nodeName, runtime: node.runtime });
       components.push({
@@ -250,7 +247,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     if (dnsListen.length) {
       const dnsToken = randomBytes(32).toString('base64url');
       authenticator.addToken(dnsToken, { username: 'system:serviceaccount:kube-system:kennel-dns', groups: ['system:masters', 'system:authenticated'] });
-      const dnsClient = new KubeClient({ server: url, ca: pki.tls.ca, token: dnsToken }, { userAgent: 'kennel-dns', localSocket });
+      const dnsClient = new KubeClient({ server: url, ca: pki.tls.ca, token: dnsToken }, { userAgent: 'kennel-dns', loopback });
       const { startDnsServer } = await import('../dns/server.ts');
       const addresses = (l: { host: string; port: number }[]) => l.map((a) => `${a.host}:${a.port}`).join(', ');
       let dns: Awaited<ReturnType<typeof startDnsServer>> | undefined;

@@ -2,10 +2,10 @@
 // and watch over HTTPS with a bearer token (or client certificate), one keep-alive connection
 // pool per client with the cluster CA pinned. Failures the server reports arrive as
 // ApiStatusError carrying the Kubernetes Status; transport failures are plain Errors.
-import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
-import type { ClientRequest, IncomingMessage, RequestOptions as HttpRequestOptions } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { LoopbackServer } from '../util/loopback.ts';
 import type { KubeObject, ObjectMeta, ResourceDef } from '../registry/types.ts';
 import { loadKubeconfig, type ClientConfig, type LoadKubeconfigOptions } from './kubeconfig.ts';
 
@@ -283,11 +283,11 @@ export interface WatchHandle {
 
 export interface ClientOptions {
   /**
-   * Send requests over this Unix socket, in plain HTTP, instead of HTTPS to config.server: the
-   * API server's socket for the clients inside its own process (controllers, scheduler, the
-   * local node), which need no TLS to reach it (`localSocket` of startApiServer).
+   * Send requests to this in-process API server instead of HTTPS to config.server: for the
+   * clients inside the server's own process (controllers, scheduler, DNS, the local node), which
+   * need neither TLS nor HTTP to reach it (`loopback` of startApiServer).
    */
-  localSocket?: string;
+  loopback?: LoopbackServer;
   /** User-Agent header (the server derives the default field manager from it). */
   userAgent?: string;
   /** fieldManager for writes that name none (required by server-side apply). Default 'kennel'. */
@@ -318,8 +318,10 @@ interface RawRequest {
 
 export class KubeClient {
   readonly config: ClientConfig;
-  private readonly agent: https.Agent | http.Agent;
-  private readonly localSocket: string | undefined;
+  private readonly agent: https.Agent;
+  private readonly loopback: LoopbackServer | undefined;
+  /** Requests in progress over the loopback, which close() ends. */
+  private readonly loopbackOpen = new Set<ClientRequest>();
   private readonly userAgent: string;
   private readonly fieldManager: string;
   private readonly timeoutMs: number;
@@ -332,19 +334,25 @@ export class KubeClient {
     // parsing the certificates, per connection), and a pool that keeps the connections of a
     // burst: a controller creating hundreds of pods, a scheduler binding them, would otherwise
     // close all but a few afterwards and pay a TLS handshake per connection on the next burst.
-    this.localSocket = opts.localSocket;
-    this.agent = opts.localSocket
-      ? new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? Infinity, maxFreeSockets: 256 })
-      : new https.Agent({
-          keepAlive: true,
-          secureContext: tls.createSecureContext({ ca: config.ca, cert: config.cert, key: config.key }),
-          rejectUnauthorized: config.insecureSkipTLSVerify !== true,
-          maxSockets: opts.maxSockets ?? Infinity,
-          maxFreeSockets: 256,
-        });
+    this.loopback = opts.loopback;
+    this.agent = new https.Agent({
+      keepAlive: true,
+      secureContext: opts.loopback ? undefined : tls.createSecureContext({ ca: config.ca, cert: config.cert, key: config.key }),
+      rejectUnauthorized: config.insecureSkipTLSVerify !== true,
+      maxSockets: opts.maxSockets ?? Infinity,
+      maxFreeSockets: 256,
+    });
     this.userAgent = opts.userAgent ?? 'kennel';
     this.fieldManager = opts.fieldManager ?? 'kennel';
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  /**
+   * Another client of the same server, through the same transport, with its own identity in
+   * User-Agent and field manager (and its own connections).
+   */
+  derive(opts: Omit<ClientOptions, 'loopback'>): KubeClient {
+    return new KubeClient(this.config, { loopback: this.loopback, ...opts });
   }
 
   static fromKubeconfig(path: string, opts: ClientOptions & LoadKubeconfigOptions = {}): KubeClient {
@@ -360,6 +368,7 @@ export class KubeClient {
   close(): void {
     this.closed = true;
     this.agent.destroy();
+    for (const req of [...this.loopbackOpen]) req.destroy(new Error('the client is closed'));
   }
 
   // -- reads
@@ -604,11 +613,13 @@ export class KubeClient {
     return this.send<T>(method, path, url, headers, data, timeoutMs, opts.signal, true);
   }
 
-  /** One request: HTTPS to the server, or plain HTTP over the local socket (same path). */
-  private open(url: string, o: HttpRequestOptions, onResponse: (resp: IncomingMessage) => void): ClientRequest {
-    if (this.localSocket === undefined) return https.request(url, { ...o, agent: this.agent as https.Agent }, onResponse);
-    const u = new URL(url);
-    return http.request({ ...o, socketPath: this.localSocket, path: u.pathname + u.search, agent: this.agent as http.Agent }, onResponse);
+  /** One request: HTTPS to the server, or straight to the in-process server (same path). */
+  private open(url: string, o: { method: string; headers: Record<string, string> }, onResponse: (resp: IncomingMessage) => void): ClientRequest {
+    if (this.loopback === undefined) return https.request(url, { ...o, agent: this.agent }, onResponse);
+    const req = this.loopback.request(o.method, url.slice(this.config.server.length) || '/', o.headers, onResponse);
+    this.loopbackOpen.add(req);
+    req.once('close', () => this.loopbackOpen.delete(req));
+    return req;
   }
 
   /**

@@ -153,7 +153,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   let factory: InformerFactory | undefined;
   const unregister: (() => void)[] = [];
   if (opts.client) {
-    client = new KubeClient(opts.client.config, { userAgent: DNS_USER_AGENT });
+    client = opts.client.derive({ userAgent: DNS_USER_AGENT });
     factory = new InformerFactory(client, { logger: log });
     const watch = (inf: Informer, set: (o: KubeObject) => void, del: (o: KubeObject) => void): void => {
       unregister.push(inf.addEventHandler({ onAdd: set, onUpdate: (_o, n) => set(n), onDelete: del }));

@@ -13,6 +13,7 @@ import type { ApiServer, ApiServerOptions } from '../../src/api/server.ts';
 import type { StoreOptions } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/types.ts';
 import { silentLogger } from '../../src/util/log.ts';
+import { LoopbackServer } from '../../src/util/loopback.ts';
 
 /** A stand-in API server: real HTTPS with the given certificate, answering 200 to an
  *  authenticated GET /version and 401 otherwise. */
@@ -27,19 +28,18 @@ async function fakeApiServer(opts: ApiServerOptions, events: string[]): Promise<
     server.once('error', reject);
     server.listen(opts.port, opts.bind, () => resolve());
   });
-  // The in-process clients' socket, as the real server serves it.
-  const local = opts.localSocket ? http.createServer(answer) : undefined;
-  if (local) await new Promise<void>((resolve) => local.listen(opts.localSocket, () => resolve()));
+  // The in-process clients' way in, as the real server serves it.
+  const loopback = new LoopbackServer(answer);
   events.push('apiserver started');
   const port = (server.address() as net.AddressInfo).port;
   return {
     url: `https://${opts.bind}:${port}`,
     port,
+    loopback,
     close: () =>
       new Promise<void>((resolve) => {
         events.push('apiserver closed');
-        local?.close();
-        local?.closeAllConnections();
+        loopback.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

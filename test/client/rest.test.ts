@@ -111,12 +111,13 @@ describe('kubeconfig', () => {
   });
 });
 
-describe('KubeClient', () => {
+// The same contract over HTTPS and over the in-process loopback of the API server.
+for (const transport of ['https', 'loopback'] as const) describe(`KubeClient (${transport})`, () => {
   let s: TestServer;
   let client: KubeClient;
   before(async () => {
     s = await startTestServer();
-    client = new KubeClient({ server: s.url, ca: s.ca, token: s.token }, { fieldManager: 'client-test' });
+    client = new KubeClient({ server: s.url, ca: s.ca, token: s.token }, { fieldManager: 'client-test', loopback: transport === 'loopback' ? s.server.loopback : undefined });
   });
   after(async () => {
     client.close();
@@ -366,7 +367,7 @@ describe('KubeClient', () => {
     assert.ok((await client.list(NS)).items.length > 0);
   });
 
-  it('refuses a server whose certificate the pinned CA did not sign', async () => {
+  if (transport === 'https') it('refuses a server whose certificate the pinned CA did not sign', async () => {
     const other = await startTestServer();
     try {
       const wrong = new KubeClient({ server: other.url, ca: s.ca, token: other.token });
@@ -384,6 +385,46 @@ describe('KubeClient', () => {
       }
     } finally {
       await other.stop();
+    }
+  });
+
+  if (transport === 'loopback') it('without a token: 401; a closed server ends watches with an error and refuses new requests; close() ends the client’s watches', async () => {
+    const other = await startTestServer();
+    let stopped = false;
+    try {
+      const noToken = new KubeClient({ server: other.url, ca: other.ca }, { loopback: other.server.loopback });
+      try {
+        const e = await rejects(noToken.get(NS, undefined, 'default'));
+        assert.equal(e.code, 401);
+      } finally {
+        noToken.close();
+      }
+      const c = new KubeClient({ server: other.url, ca: other.ca, token: other.token }, { loopback: other.server.loopback });
+      // close() of the client ends its own watch (with an error, as a dropped connection does).
+      const own = new Promise<Error | undefined>((resolve) => c.watch(CM, 'default', {}, () => {}, resolve));
+      await new Promise((r) => setTimeout(r, 50));
+      const before = other.server.loopback.openExchanges;
+      assert.ok(before >= 1, 'the watch is an open exchange on the server');
+      c.close();
+      assert.match(String(await own), /closed/);
+      assert.equal(other.server.loopback.openExchanges, before - 1, 'the server side of the watch ended');
+      // Closing the server ends a watch in progress with an error.
+      const c2 = new KubeClient({ server: other.url, ca: other.ca, token: other.token }, { loopback: other.server.loopback });
+      try {
+        const seen: string[] = [];
+        const ended = new Promise<Error | undefined>((resolve) => c2.watch(CM, 'default', {}, (ev) => seen.push(ev.object.metadata.name ?? ''), resolve));
+        await c2.create(CM, cm('before-close', { v: '1' }));
+        for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.deepEqual(seen, ['before-close']);
+        await other.stop();
+        stopped = true;
+        assert.match(String(await ended), /closed the connection|aborted/);
+        await assert.rejects(c2.list(CM, 'default'), /ECONNREFUSED|closed/);
+      } finally {
+        c2.close();
+      }
+    } finally {
+      if (!stopped) await other.stop();
     }
   });
 });

@@ -87,7 +87,7 @@ export class ControllerBase {
   constructor(opts: ControllerBaseOptions, spec: ControllerSpec) {
     this.log = opts.logger ?? createLogger(spec.logName ?? spec.component);
     this.clock = opts.clock ?? realClock;
-    this.client = new KubeClient(opts.client.config, { userAgent: spec.userAgent, fieldManager: spec.fieldManager });
+    this.client = opts.client.derive({ userAgent: spec.userAgent, fieldManager: spec.fieldManager });
     this.ownFactory = !opts.informers;
     this.factory = opts.informers ? opts.informers.scoped() : new InformerFactory(this.client, { clock: this.clock, logger: this.log });
     const clock = this.clock;

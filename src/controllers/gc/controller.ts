@@ -120,7 +120,7 @@ function errText(e: unknown): string {
 export async function startGarbageCollector(opts: GarbageCollectorOptions): Promise<GarbageCollector> {
   const { registry } = opts;
   const log = opts.logger ?? createLogger('garbage-collector');
-  const client = new KubeClient(opts.client.config, { userAgent: GC_USER_AGENT, fieldManager: GC_FIELD_MANAGER });
+  const client = opts.client.derive({ userAgent: GC_USER_AGENT, fieldManager: GC_FIELD_MANAGER });
   const ownFactory = !opts.informers;
   const factory = opts.informers ?? new InformerFactory(client, { clock: opts.clock, logger: log });
   const graph = new OwnerGraph();
