@@ -267,7 +267,7 @@ async function startKennelUp(): Promise<{ pid: number; kubeconfig: string; stop(
   const root = mkdtempSync(join(tmpdir(), 'kennel-bench-sts-'));
   const dataDir = join(root, 'data');
   const bin = new URL('../bin/kennel.mjs', import.meta.url).pathname;
-  const nodeArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+  const nodeArgs = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])];
   const child = spawn(process.execPath, [...nodeArgs, bin, 'up', '--data-dir', dataDir, '--port', '0', '--runtime', 'simulated'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

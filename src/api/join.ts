@@ -32,7 +32,7 @@ import type { KubeObject, ResourceDef } from '../registry/types.ts';
 import type { Store } from '../store/types.ts';
 import type { Logger } from '../util/log.ts';
 import { dns1123SubdomainErrors } from '../registry/validation.ts';
-import { AUTHENTICATED_GROUP, bearerToken, type Authenticator, type UserInfo } from './auth.ts';
+import { AUTHENTICATED_GROUP, bearerToken, RecentHeaders, type Authenticator, type UserInfo } from './auth.ts';
 import { NODE_USER_PREFIX, NODES_GROUP } from './authz.ts';
 import { readBody } from './body.ts';
 import { ApiError, errors, toApiError } from './errors.ts';
@@ -127,6 +127,8 @@ export interface NodeCredentialsOptions {
  */
 export class NodeCredentials implements Authenticator {
   private readonly byToken = new Map<string, Held>();
+  /** Recently accepted headers (auth.ts); cleared whenever byToken changes. */
+  private readonly recent = new RecentHeaders<UserInfo | null>();
   private readonly byNode = new Map<string, Held>();
   private sub: Subscription | undefined;
   private stopped = false;
@@ -149,6 +151,7 @@ export class NodeCredentials implements Authenticator {
       cont = page.continue;
     } while (cont);
     this.byToken.clear();
+    this.recent.clear();
     this.byNode.clear();
     for (const it of items) {
       try {
@@ -192,6 +195,7 @@ export class NodeCredentials implements Authenticator {
   private forget(held: Held): void {
     this.byNode.delete(held.node);
     this.byToken.delete(held.tokenHash.toString('hex'));
+    this.recent.clear();
   }
 
   private apply(obj: KubeObject, rev: number): void {
@@ -203,15 +207,20 @@ export class NodeCredentials implements Authenticator {
     if (old) this.forget(old);
     this.byNode.set(held.node, held);
     this.byToken.set(held.tokenHash.toString('hex'), held);
+    this.recent.clear();
   }
 
   authenticate(header: string | undefined): UserInfo | null {
+    if (header === undefined) return null;
+    const hit = this.recent.get(header);
+    if (hit !== undefined) return hit && { username: hit.username, groups: [...hit.groups] };
     const token = bearerToken(header);
     if (token === null) return null;
     const d = sha256(token);
     const held = this.byToken.get(d.toString('hex'));
-    if (!held || !timingSafeEqual(held.tokenHash, d)) return null;
-    return { username: NODE_USER_PREFIX + held.node, groups: [NODES_GROUP, AUTHENTICATED_GROUP] };
+    const user = held && timingSafeEqual(held.tokenHash, d) ? { username: NODE_USER_PREFIX + held.node, groups: [NODES_GROUP, AUTHENTICATED_GROUP] } : null;
+    this.recent.set(header, user);
+    return user && { username: user.username, groups: [...user.groups] };
   }
 
   /** Issues a credential for a node (one join at a time, so pod CIDRs stay unique). */

@@ -196,7 +196,9 @@ export async function updateObject(
     const semantic = applyUpdateSemantics(def, desired, current, opts);
     // Managed fields are left out of the comparison: a no-op write needs none computed.
     if (semanticEqual(stripVolatile(semantic), stripVolatile(current))) return { obj: current, created: false };
-    const next = opts.applied ? semantic : trackManaged(def, semantic, current, opts);
+    // A binding writes the pod straight through, as Kubernetes' binding storage does: the pod's
+    // managed fields stay as they were (no scheduler entry for spec.nodeName).
+    const next = opts.applied || opts.subresource === 'binding' ? semantic : trackManaged(def, semantic, current, opts);
     if (opts.dryRun) return { obj: next, created: false };
     try {
       const stored = await ctx.objects.update(def, next, found.rev);

@@ -96,7 +96,7 @@ export async function runAgent(opts: AgentOptions, print: (line: string) => void
     // 2. The node.
     const { KubeClient } = await import('../client/rest.ts');
     const config = { server: opts.server, ca: joined.caPem, token: joined.token };
-    const clientOpts = { userAgent: `kennel-agent/${joined.nodeName}`, fieldManager: 'kennel-agent' };
+    const clientOpts = { userAgent: `kennel-agent/${joined.nodeName}`, fieldManager: 'kennel-agent', fieldValidation: 'Ignore' as const };
     // Watches and the node's heartbeats; and, apart, the pods' requests on a few pooled
     // connections: a burst of pod starts queues briefly instead of leaving dozens of idle TLS
     // connections in the agent's memory (see AgentOptions.requestClient).

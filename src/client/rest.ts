@@ -294,6 +294,12 @@ export interface ClientOptions {
   fieldManager?: string;
   /** Timeout of non-watch requests. Default 30 s. */
   timeoutMs?: number;
+  /**
+   * fieldValidation of writes that name none. Unset, the server's default (Warn) applies: the
+   * server scans each body for unknown and duplicate fields. kennel's own components send
+   * objects they built and read no warnings, so they ask for Ignore and spare the server the scan.
+   */
+  fieldValidation?: 'Strict' | 'Warn' | 'Ignore';
   /** Most sockets open at once to the server (watches each hold one). Default unlimited. */
   maxSockets?: number;
 }
@@ -325,6 +331,7 @@ export class KubeClient {
   private readonly userAgent: string;
   private readonly fieldManager: string;
   private readonly timeoutMs: number;
+  private readonly fieldValidation: ClientOptions['fieldValidation'];
   private closed = false;
 
   constructor(config: ClientConfig, opts: ClientOptions = {}) {
@@ -345,14 +352,16 @@ export class KubeClient {
     this.userAgent = opts.userAgent ?? 'kennel';
     this.fieldManager = opts.fieldManager ?? 'kennel';
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.fieldValidation = opts.fieldValidation;
   }
 
   /**
-   * Another client of the same server, through the same transport, with its own identity in
-   * User-Agent and field manager (and its own connections).
+   * Another client of the same server, through the same transport and with the same default
+   * fieldValidation, with its own identity in User-Agent and field manager (and its own
+   * connections).
    */
   derive(opts: Omit<ClientOptions, 'loopback'>): KubeClient {
-    return new KubeClient(this.config, { loopback: this.loopback, ...opts });
+    return new KubeClient(this.config, { loopback: this.loopback, fieldValidation: this.fieldValidation, ...opts });
   }
 
   static fromKubeconfig(path: string, opts: ClientOptions & LoadKubeconfigOptions = {}): KubeClient {
@@ -722,7 +731,8 @@ export class KubeClient {
     if (opts.dryRun) q.set('dryRun', 'All');
     const fm = opts.fieldManager ?? (needManager ? this.fieldManager : undefined);
     if (fm) q.set('fieldManager', fm);
-    if (opts.fieldValidation) q.set('fieldValidation', opts.fieldValidation);
+    const fv = opts.fieldValidation ?? this.fieldValidation;
+    if (fv) q.set('fieldValidation', fv);
     return q;
   }
 

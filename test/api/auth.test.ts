@@ -73,6 +73,25 @@ describe('token authentication', () => {
     assert.throws(() => a.addToken('has space', { username: 'x', groups: [] }));
   });
 
+  it('remembers recent answers, yet adding and removing a token take effect at once', () => {
+    const a = authenticator();
+    // Rejected (and remembered as rejected), then added: accepted on the next request.
+    assert.equal(a.authenticate('Bearer soon'), null);
+    assert.equal(a.authenticate('Bearer soon'), null);
+    a.addToken('soon', { username: 'soon-user', groups: [] });
+    assert.equal(a.authenticate('Bearer soon')?.username, 'soon-user');
+    // Accepted (and remembered), then removed: rejected on the next request.
+    assert.equal(a.authenticate('Bearer soon')?.username, 'soon-user');
+    a.removeToken('soon');
+    assert.equal(a.authenticate('Bearer soon'), null);
+    // A remembered user is still handed out as a copy.
+    a.authenticate(`Bearer ${ADMIN_TOKEN}`)!.groups.push('evil');
+    assert.deepEqual(a.authenticate(`Bearer ${ADMIN_TOKEN}`), adminUser());
+    // Many distinct headers do not grow it without bound, and answers stay right.
+    for (let i = 0; i < 2000; i++) assert.equal(a.authenticate(`Bearer guess-${i}`), null);
+    assert.deepEqual(a.authenticate(`Bearer ${ADMIN_TOKEN}`), adminUser());
+  });
+
   it('extracts bearer tokens', () => {
     assert.equal(bearerToken('Bearer abc'), 'abc');
     assert.equal(bearerToken('Bearer a b'), null);
