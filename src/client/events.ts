@@ -12,8 +12,10 @@
 // - writes of one event are made in order; at most `concurrency` writes are in flight; past
 //   `maxPending` accepted-but-unwritten events, new ones are dropped (counted, logged now and
 //   then), as the broadcaster drops when its channel is full;
-// - optionally (the scheduler's choice, as client-go's EventSourceObjectSpamFilter) each object
-//   may emit a burst of events, then one per refill interval;
+// - each object may emit a burst of 25 events, then one per 5 minutes, as client-go's
+//   EventSourceObjectSpamFilter allows every recorder by default (per recorder, i.e. per source
+//   component and host): a 500-replica StatefulSet shows 25 SuccessfulCreate events, as in
+//   Kubernetes, and a crash-looping pod cannot flood the API;
 // - recording never blocks and never fails the caller: API errors are logged and dropped.
 import { isAlreadyExists, isNotFound, type KubeClient, type ResourceRef } from './rest.ts';
 import { rfc3339 } from './types.ts';
@@ -75,6 +77,9 @@ export interface SpamFilterOptions {
   refillMs: number;
 }
 
+/** client-go's defaults (tools/record: defaultSpamBurst, defaultSpamQPS = 1/300). */
+export const DEFAULT_SPAM_FILTER: SpamFilterOptions = { burst: 25, refillMs: 300_000 };
+
 export interface EventRecorderOptions {
   client: KubeClient;
   /** source.component and reportingComponent, e.g. `statefulset-controller`. */
@@ -93,8 +98,8 @@ export interface EventRecorderOptions {
   cacheSize?: number;
   /** Writes in flight at once (default 4). */
   concurrency?: number;
-  /** Per-object spam filter (default: none). */
-  spamFilter?: SpamFilterOptions;
+  /** Per-object spam filter (default: burst 25, then one per 300 000 ms, as client-go); false: none. */
+  spamFilter?: SpamFilterOptions | false;
   /** Level of the log line for a write that failed (default `warn`). */
   failureLogLevel?: 'warn' | 'debug';
 }
@@ -149,7 +154,7 @@ export class EventRecorder implements Recorder {
   private readonly maxPending: number;
   private readonly cacheSize: number;
   private readonly concurrency: number;
-  private readonly spam?: SpamFilterOptions;
+  private readonly spam: SpamFilterOptions | undefined;
   private readonly failureLevel: 'warn' | 'debug';
   /** Events waiting per aggregation key, in order; a key is written by one write at a time. */
   private readonly waiting = new Map<string, Pending[]>();
@@ -176,7 +181,7 @@ export class EventRecorder implements Recorder {
     this.maxPending = opts.maxPending ?? 1000;
     this.cacheSize = opts.cacheSize ?? 4096;
     this.concurrency = Math.max(1, opts.concurrency ?? 4);
-    this.spam = opts.spamFilter;
+    this.spam = opts.spamFilter === false ? undefined : (opts.spamFilter ?? DEFAULT_SPAM_FILTER);
     this.failureLevel = opts.failureLogLevel ?? 'warn';
   }
 

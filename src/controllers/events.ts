@@ -1,8 +1,8 @@
 // Events for controllers: the shared core/v1 Event recorder of src/client/events.ts (aggregation
-// of repeats, bounded queue, writes that never fail the caller). A controller's recorder names
-// it in source.component (e.g. `statefulset-controller`) and has no spam filter: a 500-replica
-// set shows every SuccessfulCreate; the bounded queue is what keeps a misbehaving controller
-// from flooding the API server.
+// of repeats, client-go's per-object spam filter, bounded queue, writes that never fail the
+// caller). A controller's recorder names it in source.component (e.g. `statefulset-controller`).
+// As in Kubernetes, an object gets at most 25 events from one controller at once, then one per
+// 5 minutes: a 500-replica set shows its first 25 SuccessfulCreate events.
 export {
   EVENTS as EVENTS_RESOURCE,
   EventRecorder,

@@ -1,6 +1,7 @@
 // The shared core/v1 Event recorder (src/client/events.ts) against a fake API: the Event it
 // writes for an object and for a container target, per-event write order under bounded
-// concurrency, a name clash retried, dropping past maxPending, and stop() never hanging.
+// concurrency, the per-object spam filter, a name clash retried, dropping past maxPending, and
+// stop() never hanging.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeClient, ResourceRef } from '../../src/client/rest.ts';
@@ -91,7 +92,7 @@ describe('client: event recorder', () => {
 
   it('writes one event in order while others proceed, never more than `concurrency` at once', async () => {
     const { client, calls, peak } = fakeClient({ delayMs: 3 });
-    const r = new EventRecorder({ client, component: 'c', concurrency: 3 });
+    const r = new EventRecorder({ client, component: 'c', concurrency: 3, spamFilter: false });
     for (let round = 0; round < 4; round++) for (let i = 0; i < 6; i++) r.event(SET, 'Normal', 'R', `m${i}`);
     await r.flush();
     assert.equal(calls.length, 24);
@@ -103,6 +104,34 @@ describe('client: event recorder', () => {
       const counts = calls.filter((c) => c.verb === 'patch' && c.name === mine[0].name).map((c) => c.body.count);
       assert.deepEqual(counts, [2, 3, 4], 'folds of one event are written in order');
     }
+  });
+
+  it('lets an object have 25 events at once, then one per 5 minutes (client-go’s default spam filter); false turns it off', async () => {
+    let now = Date.parse('2025-03-01T10:00:00Z');
+    const { client, calls } = fakeClient();
+    const r = new EventRecorder({ client, component: 'statefulset-controller', now: () => now });
+    const OTHER: KubeObject = { ...SET, metadata: { ...SET.metadata, name: 'db', uid: 'u-2' } };
+    for (let i = 0; i < 40; i++) r.event(SET, 'Normal', 'SuccessfulCreate', `create Pod web-${i} in StatefulSet web successful`);
+    r.event(OTHER, 'Normal', 'SuccessfulCreate', 'create Pod db-0 in StatefulSet db successful');
+    await r.flush();
+    const about = (name: string) => calls.filter((c) => (c.body.involvedObject as { name?: string } | undefined)?.name === name);
+    assert.equal(about('web').length, 25);
+    assert.equal(about('web').at(-1)?.body.message, 'create Pod web-24 in StatefulSet web successful', 'the first 25, in order');
+    assert.equal(about('db').length, 1, 'each object has its own allowance');
+    assert.equal(r.dropped, 15);
+    // One more token after 5 minutes, not before.
+    now += 299_000;
+    r.event(SET, 'Normal', 'SuccessfulDelete', 'delete Pod web-39 in StatefulSet web successful');
+    now += 2_000;
+    r.event(SET, 'Normal', 'SuccessfulDelete', 'delete Pod web-38 in StatefulSet web successful');
+    await r.flush();
+    assert.deepEqual(about('web').slice(25).map((c) => c.body.message), ['delete Pod web-38 in StatefulSet web successful']);
+
+    const off = fakeClient();
+    const unfiltered = new EventRecorder({ client: off.client, component: 'c', spamFilter: false });
+    for (let i = 0; i < 40; i++) unfiltered.event(SET, 'Normal', 'R', `m${i}`);
+    await unfiltered.flush();
+    assert.equal(off.calls.length, 40);
   });
 
   it('retries a create whose generated name is taken', async () => {
