@@ -36,6 +36,7 @@ const PODS_PER_NODE = Number(process.env.BENCH_PODS_PER_NODE ?? 150);
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 300) * 1000;
 const NS = 'default';
 /** BENCH_PROFILE=DIR: run `kennel up` with --cpu-prof into DIR and add its top functions to the JSON line. */
+/** BENCH_NODE_ARGS: extra node flags for the `kennel up` child (e.g. V8 heap flags to try). */
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 const STS: ResourceRef = { group: 'apps', version: 'v1', plural: 'statefulsets', namespaced: true, kind: 'StatefulSet' };
