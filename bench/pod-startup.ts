@@ -28,6 +28,12 @@ const COUNT = Number(process.env.BENCH_PODS ?? 50);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const RUNTIMES = (process.env.BENCH_RUNTIMES ?? 'containerd,process').split(',').map((s) => s.trim()).filter(Boolean);
 
+/** BENCH_PROFILE=DIR: run `kennel up` with the CPU profiler, writing DIR/<runtime>/*.cpuprofile at its exit. */
+function profileArgs(runtime: string): string[] {
+  const dir = process.env.BENCH_PROFILE;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, runtime)}`] : [];
+}
+
 function log(msg: string): void {
   process.stderr.write(`pod-startup: ${msg}\n`);
 }
@@ -208,7 +214,7 @@ async function runContainerd(): Promise<RuntimeResult | { skipped: string }> {
     reg = await startBusyboxRegistry();
     mkdirSync(join(dataDir, 'agent'), { recursive: true });
     writeFileSync(join(dataDir, 'agent', 'registries.yaml'), `mirrors:\n  "${reg.host}":\n    endpoint: ["http://${reg.host}"]\n`);
-    kn = await startKennel(['--runtime', 'containerd'], { dataDir });
+    kn = await startKennel(['--runtime', 'containerd'], { dataDir, nodeArgs: profileArgs('containerd') });
     log('containerd: kennel up');
     await nodeSettled(kn);
     return await measure(kn, reg.image, true, dataDir);
@@ -228,7 +234,7 @@ async function runProcess(): Promise<RuntimeResult> {
   const root = mkdtempSync('/tmp/kennel-bench-proc-');
   let kn: Kennel | undefined;
   try {
-    kn = await startKennel(['--runtime', 'process'], { dataDir: join(root, 'data') });
+    kn = await startKennel(['--runtime', 'process'], { dataDir: join(root, 'data'), nodeArgs: profileArgs('process') });
     log('process: kennel up');
     return await measure(kn, 'busybox', true, join(root, 'data'));
   } finally {
