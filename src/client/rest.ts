@@ -1,7 +1,9 @@
 // The typed REST client every kennel component uses to talk to the API server: Kubernetes REST
 // and watch over HTTPS with a bearer token (or client certificate), one keep-alive connection
-// pool per client with the cluster CA pinned. Failures the server reports arrive as
-// ApiStatusError carrying the Kubernetes Status; transport failures are plain Errors.
+// pool per client with the cluster CA pinned — or, for the components inside the API server's
+// own process, the same requests through its in-process loopback (src/util/loopback.ts).
+// Failures the server reports arrive as ApiStatusError carrying the Kubernetes Status;
+// transport failures are plain Errors.
 import https from 'node:https';
 import tls from 'node:tls';
 import type { ClientRequest, IncomingMessage } from 'node:http';
