@@ -153,7 +153,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     // through the server's loopback: the same requests and credentials, no TLS, no sockets.
     // Their writes ask for fieldValidation=Ignore: they send objects they built and read no
     // warnings, so the server need not scan the bodies for unknown fields.
-    const loopback = server.loopback;
+    const inProcess = { loopback: server.loopback, fieldValidation: 'Ignore' as const };
 
     // 3. Controllers (API clients of `server`, with their own identity), run under a Lease so
     //    that several servers on one etcd run each exactly once.
@@ -162,7 +162,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     const { KubeClient } = await import('../client/rest.ts');
     const { startControllerManager } = await import('../controllers/manager.ts');
     const { builtinControllersWith } = await import('../controllers/index.ts');
-    const controllerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: controllerToken }, { userAgent: 'kennel-controller-manager', fieldManager: 'kennel-controller-manager', loopback, fieldValidation: 'Ignore' });
+    const controllerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: controllerToken }, { userAgent: 'kennel-controller-manager', fieldManager: 'kennel-controller-manager', ...inProcess });
     // One informer factory for the process: the controllers and the scheduler share one
     // list+watch and one cache per resource (instead of one per component, each through HTTPS
     // and JSON). Its lifetime is the process's, not a controller-manager term's: the scheduler
@@ -195,7 +195,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     const schedulerToken = randomBytes(32).toString('base64url');
     authenticator.addToken(schedulerToken, { username: 'system:kube-scheduler', groups: ['system:masters', 'system:authenticated'] });
     const { startScheduler } = await import('../scheduler/scheduler.ts');
-    const schedulerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: schedulerToken }, { userAgent: 'kennel-scheduler', fieldManager: 'kennel-scheduler', loopback, fieldValidation: 'Ignore' });
+    const schedulerClient = new KubeClient({ server: url, ca: pki.tls.ca, token: schedulerToken }, { userAgent: 'kennel-scheduler', fieldManager: 'kennel-scheduler', ...inProcess });
     const scheduler = await startScheduler({
       client: schedulerClient,
       logger: log.child('scheduler'),
@@ -224,7 +224,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
         throw e instanceof JoinError ? new StartupError(`the local node cannot join: ${e.message}`) : e;
       });
       localPodCIDR = joined.podCIDR;
-      const nodeClient = new KubeClient({ server: url, ca: pki.tls.ca, token: joined.token }, { userAgent: `kennel-agent/${nodeName}`, fieldManager: 'kennel-agent', loopback, fieldValidation: 'Ignore' });
+      const nodeClient = new KubeClient({ server: url, ca: pki.tls.ca, token: joined.token }, { userAgent: `kennel-agent/${nodeName}`, fieldManager: 'kennel-agent', ...inProcess });
       const node = await startNode({ client: nodeClient, nodeName, runtime: opts.runtime, dataDir: opts.dataDir, podCIDR: joined.podCIDR, logger: log.child('agent'), ca: { certPem: pki.ca.certPem, keyPem: pki.ca.keyPem } });
       log.info('local node started', { node: node.nodeName, runtime: node.runtime });
       components.push({
@@ -249,7 +249,7 @@ export async function startControlPlane(opts: ControlPlaneOptions, deps: Partial
     if (dnsListen.length) {
       const dnsToken = randomBytes(32).toString('base64url');
       authenticator.addToken(dnsToken, { username: 'system:serviceaccount:kube-system:kennel-dns', groups: ['system:masters', 'system:authenticated'] });
-      const dnsClient = new KubeClient({ server: url, ca: pki.tls.ca, token: dnsToken }, { userAgent: 'kennel-dns', loopback, fieldValidation: 'Ignore' });
+      const dnsClient = new KubeClient({ server: url, ca: pki.tls.ca, token: dnsToken }, { userAgent: 'kennel-dns', ...inProcess });
       const { startDnsServer } = await import('../dns/server.ts');
       const addresses = (l: { host: string; port: number }[]) => l.map((a) => `${a.host}:${a.port}`).join(', ');
       let dns: Awaited<ReturnType<typeof startDnsServer>> | undefined;

@@ -326,7 +326,8 @@ interface RawRequest {
 
 export class KubeClient {
   readonly config: ClientConfig;
-  private readonly agent: https.Agent;
+  /** The HTTPS connection pool (none over the loopback). */
+  private readonly agent: https.Agent | undefined;
   private readonly loopback: LoopbackServer | undefined;
   /** Requests in progress over the loopback, which close() ends. */
   private readonly loopbackOpen = new Set<ClientRequest>();
@@ -344,13 +345,15 @@ export class KubeClient {
     // burst: a controller creating hundreds of pods, a scheduler binding them, would otherwise
     // close all but a few afterwards and pay a TLS handshake per connection on the next burst.
     this.loopback = opts.loopback;
-    this.agent = new https.Agent({
-      keepAlive: true,
-      secureContext: opts.loopback ? undefined : tls.createSecureContext({ ca: config.ca, cert: config.cert, key: config.key }),
-      rejectUnauthorized: config.insecureSkipTLSVerify !== true,
-      maxSockets: opts.maxSockets ?? Infinity,
-      maxFreeSockets: 256,
-    });
+    this.agent = opts.loopback
+      ? undefined
+      : new https.Agent({
+          keepAlive: true,
+          secureContext: tls.createSecureContext({ ca: config.ca, cert: config.cert, key: config.key }),
+          rejectUnauthorized: config.insecureSkipTLSVerify !== true,
+          maxSockets: opts.maxSockets ?? Infinity,
+          maxFreeSockets: 256,
+        });
     this.userAgent = opts.userAgent ?? 'kennel';
     this.fieldManager = opts.fieldManager ?? 'kennel';
     this.timeoutMs = opts.timeoutMs ?? 30_000;
@@ -378,7 +381,7 @@ export class KubeClient {
   /** Close pooled connections. Open watches end (their onClose gets an error). */
   close(): void {
     this.closed = true;
-    this.agent.destroy();
+    this.agent?.destroy();
     for (const req of [...this.loopbackOpen]) req.destroy(new Error('the client is closed'));
   }
 
@@ -626,7 +629,7 @@ export class KubeClient {
 
   /** One request: HTTPS to the server, or straight to the in-process server (same path). */
   private open(url: string, o: { method: string; headers: Record<string, string> }, onResponse: (resp: IncomingMessage) => void): ClientRequest {
-    if (this.loopback === undefined) return https.request(url, { ...o, agent: this.agent }, onResponse);
+    if (!this.loopback) return https.request(url, { ...o, agent: this.agent }, onResponse);
     const req = this.loopback.request(o.method, url.slice(this.config.server.length) || '/', o.headers, onResponse);
     this.loopbackOpen.add(req);
     req.once('close', () => this.loopbackOpen.delete(req));
