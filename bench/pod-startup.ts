@@ -14,6 +14,8 @@
 //   process:    host processes with 127.x pod IPs (the image is only recorded).
 // Each pod runs `sh` looping on `sleep 1` (trapping TERM) and has no probes: Ready = started.
 //
+// BENCH_PER_POD=1 logs every measured pod on stderr (start offset and create→Ready latency).
+//
 // Prints one JSON line.
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +28,7 @@ import { nowMs, round, summarize } from './lib/stats.ts';
 
 const COUNT = Number(process.env.BENCH_PODS ?? 50);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
+const PER_POD = process.env.BENCH_PER_POD === '1';
 const RUNTIMES = (process.env.BENCH_RUNTIMES ?? 'containerd,process').split(',').map((s) => s.trim()).filter(Boolean);
 
 /** BENCH_PROFILE=DIR: run `kennel up` with the CPU profiler, writing DIR/<runtime>/*.cpuprofile at its exit. */
@@ -145,6 +148,7 @@ async function measure(kn: Kennel, image: string, warmup: boolean, dataDir: stri
       log(`warm-up pod Ready in ${round(warmupMs)} ms`);
     }
     const ready: number[] = [];
+    const podLines: string[] = [];
     const scheduled: number[] = [];
     let next = 0;
     const cpu0 = sampleCpu(dataDir);
@@ -156,12 +160,14 @@ async function measure(kn: Kennel, image: string, warmup: boolean, dataDir: stri
         await client.create(PODS, podBody(name, image));
         const tReady = await watch.until(name, 'Ready', 120_000);
         ready.push(tReady - t0);
+        podLines.push(`${name}@${round(t0 - start, 0)}:${round(tReady - t0, 0)}`);
         const tBound = watch.seen.get(name)?.Scheduled;
         if (tBound !== undefined) scheduled.push(tBound - t0);
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     const elapsedMs = nowMs() - start;
+    if (PER_POD) log(`create→Ready per pod (name@start ms:latency ms, in order of readiness): ${podLines.join(' ')}`);
     const cpu1 = sampleCpu(dataDir);
     const perPod = (k: keyof CpuSample) => round((cpu1[k] - cpu0[k]) / COUNT, 1);
     const cpuMsPerPod = { kennel: perPod('kennel'), containerd: perPod('containerd'), containerdChildren: perPod('containerdChildren'), shims: perPod('shims'), total: 0 };
