@@ -283,6 +283,10 @@ function sendReply(res: ServerResponse, code: number, body: unknown, contentType
 }
 
 function sendError(res: ServerResponse, err: ApiError): void {
+  // As the Kubernetes API server does: a Status that names a retry period says it in Retry-After
+  // too, which clients (client-go among them) wait for before retrying a 429 or a 5xx.
+  const retry = err.details?.retryAfterSeconds;
+  if (retry !== undefined && retry > 0) res.setHeader('Retry-After', String(retry));
   sendReply(res, err.code, err.toStatus());
 }
 

@@ -178,6 +178,7 @@ describe('PodDisruptionBudgets and pods/eviction', () => {
 
     const again = await evict('spend-1');
     assert.equal(again.status, 429);
+    assert.equal(again.headers['retry-after'], undefined, 'no retry period, no Retry-After');
     assert.equal(again.json<StatusBody>().details?.causes?.[0].message, 'The disruption budget spend needs 1 healthy pods and has 2 currently');
   });
 
@@ -201,6 +202,7 @@ describe('PodDisruptionBudgets and pods/eviction', () => {
     const st = r.json<StatusBody>();
     assert.deepEqual(st.details?.causes, [{ reason: 'DisruptionBudget', message: 'The disruption budget stale is still being processed by the server.' }]);
     assert.equal(st.details?.retryAfterSeconds, 10);
+    assert.equal(r.headers['retry-after'], '10', 'the retry period is in Retry-After too');
     assert.equal((await client.get(PODS, NS, 'stale-0')).metadata.deletionTimestamp, undefined);
     void pdb;
   });
