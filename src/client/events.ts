@@ -9,6 +9,10 @@
 // - a repeat of the same event (same object, type, reason and message) is not a new Event: the
 //   existing one gets count + 1 and a new lastTimestamp through a merge PATCH (client-go's
 //   EventCorrelator); when that Event has expired meanwhile, a new one is created with count 1;
+// - events of one object, type and reason that differ only in their message are aggregated as
+//   client-go's EventAggregator does: once 10 different messages were seen within 10 minutes of
+//   each other, each further one is written into a single Event whose message is
+//   "(combined from similar events): <the newest message>" (its count counts them);
 // - writes of one event are made in order; at most `concurrency` writes are in flight; past
 //   `maxPending` accepted-but-unwritten events, new ones are dropped (counted, logged now and
 //   then), as the broadcaster drops when its channel is full;
@@ -77,6 +81,11 @@ export interface SpamFilterOptions {
   refillMs: number;
 }
 
+/** client-go's aggregation defaults (tools/record: defaultAggregateMaxEvents, defaultAggregateIntervalInSeconds). */
+export const AGGREGATE_MAX_EVENTS = 10;
+export const AGGREGATE_INTERVAL_MS = 600_000;
+export const AGGREGATE_MESSAGE_PREFIX = '(combined from similar events): ';
+
 /** client-go's defaults (tools/record: defaultSpamBurst, defaultSpamQPS = 1/300). */
 export const DEFAULT_SPAM_FILTER: SpamFilterOptions = { burst: 25, refillMs: 300_000 };
 
@@ -122,6 +131,12 @@ interface Folded {
   count: number;
 }
 
+/** The messages seen of one object, type and reason, and when the last one came. */
+interface Aggregate {
+  messages: Set<string>;
+  last: number;
+}
+
 interface Bucket {
   tokens: number;
   last: number;
@@ -163,6 +178,7 @@ export class EventRecorder implements Recorder {
   private readonly writing = new Set<string>();
   private readonly folded = new Map<string, Folded>();
   private readonly buckets = new Map<string, Bucket>();
+  private readonly aggregates = new Map<string, Aggregate>();
   private outstanding = 0;
   private seq = 0;
   private droppedCount = 0;
@@ -210,6 +226,8 @@ export class EventRecorder implements Recorder {
     if (this.stopped) return;
     const namespace = target.namespace || 'default';
     const at = this.now();
+    // client-go's EventAggregator comes first, then the spam filter (EventCorrelate's order).
+    const combined = this.aggregate([target.kind, namespace, target.name, target.uid ?? '', target.apiVersion ?? '', type, reason].join('\u0000'), message, at);
     if (this.spam && !this.allow(`${target.kind}/${namespace}/${target.name}/${target.uid ?? ''}`, at)) {
       this.droppedCount++;
       return;
@@ -228,9 +246,10 @@ export class EventRecorder implements Recorder {
     if (target.apiVersion) involved.apiVersion = target.apiVersion;
     if (target.resourceVersion) involved.resourceVersion = target.resourceVersion;
     if (target.fieldPath) involved.fieldPath = target.fieldPath;
-    // client-go's getEventKey: the object (without resourceVersion), type, reason, message.
-    const key = [involved.kind, namespace, involved.name, involved.uid ?? '', involved.apiVersion ?? '', involved.fieldPath ?? '', type, reason, message].join('\u0000');
-    const item: Pending = { key, involved, namespace, type, reason, message, at };
+    // client-go's getEventKey: the object (without resourceVersion), type, reason, message; or,
+    // for an aggregated event, the aggregate's key, so that every further one folds into it.
+    const key = combined ?? [involved.kind, namespace, involved.name, involved.uid ?? '', involved.apiVersion ?? '', involved.fieldPath ?? '', type, reason, message].join('\u0000');
+    const item: Pending = { key, involved, namespace, type, reason, message: combined ? AGGREGATE_MESSAGE_PREFIX + message : message, at };
     if (action !== undefined) item.action = action;
     const list = this.waiting.get(key);
     if (list) list.push(item);
@@ -304,7 +323,9 @@ export class EventRecorder implements Recorder {
     if (prev) {
       const count = prev.count + 1;
       try {
-        await this.client.patch(EVENTS, prev.namespace, prev.name, { count, lastTimestamp: ts }, 'merge');
+        // As client-go's patch of an observed repeat: count, lastTimestamp and the message (which
+        // is the newest one's for an aggregated event).
+        await this.client.patch(EVENTS, prev.namespace, prev.name, { count, lastTimestamp: ts, message: item.message }, 'merge');
         this.remember(item.key, { ...prev, count });
         return;
       } catch (e) {
@@ -349,6 +370,26 @@ export class EventRecorder implements Recorder {
     this.folded.delete(key);
     this.folded.set(key, f);
     trim(this.folded, this.cacheSize);
+  }
+
+  /**
+   * client-go's EventAggregator: remembers the messages of one object, type and reason (the
+   * aggregate key; the recorder's source is fixed) while they come within 10 minutes of each
+   * other. Returns the key of the aggregated event when this message is the 10th different one
+   * or later (one remembered message is then forgotten, as client-go's PopAny), else undefined.
+   */
+  private aggregate(aggregateKey: string, message: string, now: number): string | undefined {
+    let a = this.aggregates.get(aggregateKey);
+    if (!a || now - a.last > AGGREGATE_INTERVAL_MS) a = { messages: new Set(), last: now };
+    a.messages.add(message);
+    a.last = now;
+    this.aggregates.delete(aggregateKey);
+    this.aggregates.set(aggregateKey, a);
+    trim(this.aggregates, this.cacheSize);
+    if (a.messages.size < AGGREGATE_MAX_EVENTS) return undefined;
+    const oldest = a.messages.values().next();
+    if (!oldest.done) a.messages.delete(oldest.value);
+    return `aggregate\u0000${aggregateKey}`;
   }
 
   /** The spam filter: a token bucket per object. */

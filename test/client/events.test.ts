@@ -1,7 +1,7 @@
 // The shared core/v1 Event recorder (src/client/events.ts) against a fake API: the Event it
 // writes for an object and for a container target, per-event write order under bounded
-// concurrency, the per-object spam filter, a name clash retried, dropping past maxPending, and
-// stop() never hanging.
+// concurrency, the aggregation of similar events, the per-object spam filter, a name clash
+// retried, dropping past maxPending, and stop() never hanging.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeClient, ResourceRef } from '../../src/client/rest.ts';
@@ -114,9 +114,13 @@ describe('client: event recorder', () => {
     for (let i = 0; i < 40; i++) r.event(SET, 'Normal', 'SuccessfulCreate', `create Pod web-${i} in StatefulSet web successful`);
     r.event(OTHER, 'Normal', 'SuccessfulCreate', 'create Pod db-0 in StatefulSet db successful');
     await r.flush();
-    const about = (name: string) => calls.filter((c) => (c.body.involvedObject as { name?: string } | undefined)?.name === name);
+    // Writes about an object: its Events created, and the patches of those Events.
+    const about = (name: string) => calls.filter((c) => (c.verb === 'create' ? (c.body.involvedObject as { name?: string }).name === name : c.name.startsWith(`${name}.`)));
     assert.equal(about('web').length, 25);
-    assert.equal(about('web').at(-1)?.body.message, 'create Pod web-24 in StatefulSet web successful', 'the first 25, in order');
+    // The first 25, in order: 9 Events, then the aggregated one (its creation and 15 patches).
+    assert.equal(about('web').filter((c) => c.verb === 'create').length, 10);
+    assert.equal(about('web').at(-1)?.body.message, '(combined from similar events): create Pod web-24 in StatefulSet web successful');
+    assert.equal(about('web').at(-1)?.body.count, 16);
     assert.equal(about('db').length, 1, 'each object has its own allowance');
     assert.equal(r.dropped, 15);
     // One more token after 5 minutes, not before.
@@ -132,6 +136,46 @@ describe('client: event recorder', () => {
     for (let i = 0; i < 40; i++) unfiltered.event(SET, 'Normal', 'R', `m${i}`);
     await unfiltered.flush();
     assert.equal(off.calls.length, 40);
+  });
+
+  it('aggregates the 10th and later different messages of one object, type and reason into one Event (client-go’s EventAggregator)', async () => {
+    let now = Date.parse('2025-03-01T10:00:00Z');
+    const { client, calls } = fakeClient();
+    const r = new EventRecorder({ client, component: 'kubelet', host: 'node-a', now: () => now, spamFilter: false });
+    const pod = { kind: 'Pod', apiVersion: 'v1', namespace: 'd', name: 'p', uid: 'u' };
+    // Different containers of one pod: fieldPath is not part of the aggregate (as in client-go).
+    for (let i = 0; i < 12; i++) r.event({ ...pod, fieldPath: `spec.containers{c${i}}` }, 'Normal', 'Created', `Created container c${i}`);
+    r.event(pod, 'Warning', 'Failed', 'another reason is another aggregate');
+    r.event({ ...pod, name: 'q', uid: 'v' }, 'Normal', 'Created', 'Created container c0');
+    await r.flush();
+    const created = calls.filter((c) => c.verb === 'create' && c.body.reason === 'Created' && (c.body.involvedObject as { name: string }).name === 'p');
+    assert.deepEqual(
+      created.map((c) => c.body.message),
+      [...Array.from({ length: 9 }, (_, i) => `Created container c${i}`), '(combined from similar events): Created container c9'],
+    );
+    const combined = created[9];
+    assert.equal(combined.body.count, 1);
+    assert.equal((combined.body.involvedObject as { fieldPath?: string }).fieldPath, 'spec.containers{c9}');
+    const patches = calls.filter((c) => c.verb === 'patch');
+    assert.deepEqual(
+      patches.map((c) => [c.name, c.body.count, c.body.message]),
+      [
+        [combined.name, 2, '(combined from similar events): Created container c10'],
+        [combined.name, 3, '(combined from similar events): Created container c11'],
+      ],
+    );
+    assert.equal(calls.filter((c) => c.verb === 'create').length, 12, 'the other reason and the other pod are not combined');
+
+    // Within 10 minutes of the last one, a new message still folds in; after 10 quiet minutes the
+    // aggregate starts over and messages are recorded one by one again.
+    now += 599_000;
+    r.event(pod, 'Normal', 'Created', 'Created container c12');
+    now += 600_001;
+    r.event(pod, 'Normal', 'Created', 'Created container c13');
+    await r.flush();
+    const tail = calls.slice(-2);
+    assert.deepEqual([tail[0].verb, tail[0].name, tail[0].body.count, tail[0].body.message], ['patch', combined.name, 4, '(combined from similar events): Created container c12']);
+    assert.deepEqual([tail[1].verb, tail[1].body.message, tail[1].body.count], ['create', 'Created container c13', 1]);
   });
 
   it('retries a create whose generated name is taken', async () => {
