@@ -75,7 +75,7 @@ describe('scheduler: event recorder', () => {
       },
     );
     assert.deepEqual(first.body.metadata, { name: first.name, namespace: 'prod' });
-    assert.deepEqual(second, { verb: 'patch', name: first.name, body: { count: 2, lastTimestamp: '2025-01-01T00:00:05Z' } });
+    assert.deepEqual(second, { verb: 'patch', name: first.name, body: { count: 2, lastTimestamp: '2025-01-01T00:00:05Z', message: '0/1 nodes are available: 1 Insufficient cpu.' } });
     assert.equal(third.verb, 'create');
     assert.notEqual(third.name, first.name);
   });
