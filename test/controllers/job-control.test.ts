@@ -22,6 +22,7 @@ import {
   type JobSyncPlan,
 } from '../../src/controllers/job/control.ts';
 import { orphanedFinalizer, ttlVerdict } from '../../src/controllers/job/cleanup.ts';
+import { failJobMessage, matchPodFailurePolicy } from '../../src/controllers/job/failure-policy.ts';
 import { JOB_TRACKING_FINALIZER } from '../../src/controllers/job/job.ts';
 import { jobCompletionsCell, jobDurationCell, jobStatusCell } from '../../src/registry/jobs.ts';
 
@@ -41,6 +42,7 @@ interface JobOpts {
   podReplacementPolicy?: string;
   status?: Obj;
   ttl?: number;
+  podFailurePolicy?: Obj;
 }
 
 function job(o: JobOpts = {}): KubeObject {
@@ -59,6 +61,7 @@ function job(o: JobOpts = {}): KubeObject {
   if (o.completions !== null) spec.completions = o.completions ?? 1;
   if (o.activeDeadlineSeconds !== undefined) spec.activeDeadlineSeconds = o.activeDeadlineSeconds;
   if (o.ttl !== undefined) spec.ttlSecondsAfterFinished = o.ttl;
+  if (o.podFailurePolicy !== undefined) spec.podFailurePolicy = o.podFailurePolicy;
   return { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'pi', namespace: 'default', uid: UID, creationTimestamp: iso(T0) }, spec, status: o.status ?? {} };
 }
 
@@ -326,6 +329,85 @@ describe('job control: failure', () => {
     const after = c.round();
     assert.equal(after.finished, true);
     assert.equal(after.actions.length, 0);
+  });
+
+  it('podFailurePolicy: the first matching rule decides (exit codes of app then init containers, pod conditions; FailIndex passed over)', () => {
+    const policy = {
+      rules: [
+        { action: 'FailIndex', onExitCodes: { operator: 'In', values: [42] } },
+        { action: 'FailJob', onExitCodes: { containerName: 'main', operator: 'In', values: [42] } },
+        { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+        { action: 'Count', onExitCodes: { operator: 'NotIn', values: [1, 2] } },
+        { action: 'FailJob', onExitCodes: { operator: 'In', values: [1] } },
+      ],
+    };
+    const j = job({ podFailurePolicy: policy, podReplacementPolicy: 'Failed' });
+    const failed = (containers: [string, number | null][], extra: Obj = {}, init: [string, number][] = []): KubeObject => {
+      const p = pod('Failed');
+      const cs = (l: [string, number | null][]) => l.map(([name, code]) => ({ name, restartCount: 0, state: code === null ? { running: {} } : { terminated: { exitCode: code } } }));
+      p.status = { phase: 'Failed', containerStatuses: cs(containers), initContainerStatuses: cs(init), ...extra };
+      return p;
+    };
+    const cases: [string, KubeObject, { countFailed: boolean; action?: string; failJobMessage?: string }][] = [
+      ['exit 42 of the named container', failed([['main', 42]]), { countFailed: true, action: 'FailJob' }],
+      ['exit 42 of another container: Count (42 is not in [1, 2])', failed([['side', 42]]), { countFailed: true, action: 'Count' }],
+      ['a disruption condition', failed([['main', 137]], { conditions: [{ type: 'DisruptionTarget', status: 'True' }] }), { countFailed: false, action: 'Ignore' }],
+      ['the condition False does not match', failed([['main', 2]], { conditions: [{ type: 'DisruptionTarget', status: 'False' }] }), { countFailed: true }],
+      ['exit 1: the last rule', failed([['main', 1]]), { countFailed: true, action: 'FailJob' }],
+      ['exit 0 and a running container never match', failed([['main', 0], ['side', null]]), { countFailed: true }],
+      ['an init container', failed([], {}, [['setup', 1]]), { countFailed: true, action: 'FailJob' }],
+    ];
+    for (const [name, p, want] of cases) {
+      const got = matchPodFailurePolicy(j, p);
+      assert.deepEqual({ countFailed: got.countFailed, action: got.action }, { countFailed: want.countFailed, action: want.action }, name);
+      assert.equal(got.failJobMessage !== undefined, want.action === 'FailJob', name);
+    }
+    const p42 = failed([['main', 42]]);
+    assert.equal(matchPodFailurePolicy(j, p42).failJobMessage, `Container main for pod default/${p42.metadata.name} failed with exit code 42 matching FailJob rule at index 1`);
+    const pc = failed([['main', 3]], { conditions: [{ type: 'ConfigIssue', status: 'True' }] });
+    const byCondition = job({ podFailurePolicy: { rules: [{ action: 'FailJob', onPodConditions: [{ type: 'ConfigIssue' }] }] } });
+    assert.equal(failJobMessage(byCondition, [pc]), `Pod default/${pc.metadata.name} has condition ConfigIssue matching FailJob rule at index 0`);
+    assert.deepEqual(matchPodFailurePolicy(job(), p42), { countFailed: true }, 'no policy: every failure counts');
+    assert.equal(failJobMessage(job(), [p42]), undefined);
+  });
+
+  it('podFailurePolicy FailJob: one matching failure fails the job at once with reason PodFailurePolicy, the other pods deleted', () => {
+    const policy = { rules: [{ action: 'FailJob', onExitCodes: { containerName: 'pi', operator: 'In', values: [42] } }] };
+    const c = new Cluster(job({ completions: 2, parallelism: 2, backoffLimit: 6, podFailurePolicy: policy, podReplacementPolicy: 'Failed' }));
+    c.round();
+    assert.equal(c.active().length, 2);
+    const [first] = c.pods;
+    first.status = { phase: 'Failed', containerStatuses: [{ name: 'pi', restartCount: 0, state: { terminated: { exitCode: 42, finishedAt: iso(c.now) } } }] };
+    const plan = c.round();
+    const message = `Container pi for pod default/${first.metadata.name} failed with exit code 42 matching FailJob rule at index 0`;
+    assert.deepEqual(conds(c.status), ['FailureTarget=True/PodFailurePolicy']);
+    assert.equal((c.status.conditions as Obj[])[0].message, message);
+    assert.equal(plan.actions.filter((a) => a.type === 'deletePod').length, 1, 'the other active pod is deleted');
+    c.now += 1000;
+    c.round();
+    assert.deepEqual(conds(c.status), ['FailureTarget=True/PodFailurePolicy', 'Failed=True/PodFailurePolicy']);
+    assert.deepEqual(c.events.find((e) => e.reason === 'PodFailurePolicy'), { type: 'Warning', reason: 'PodFailurePolicy', message });
+    assert.equal(c.status.failed, 2);
+  });
+
+  it('podFailurePolicy Ignore: a disrupted pod does not count against backoffLimit 0 and is replaced', () => {
+    const policy = { rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }] };
+    const c = new Cluster(job({ completions: 1, backoffLimit: 0, podFailurePolicy: policy, podReplacementPolicy: 'Failed' }));
+    c.round();
+    const [evicted] = c.pods;
+    evicted.status = { phase: 'Failed', conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI' }], containerStatuses: [{ name: 'pi', restartCount: 0, state: { terminated: { exitCode: 137, finishedAt: iso(c.now) } } }] };
+    c.round();
+    assert.deepEqual(conds(c.status), [], 'not failed');
+    assert.equal(c.status.failed, undefined, 'not counted');
+    assert.deepEqual(evicted.metadata.finalizers, [], 'but no longer tracked');
+    c.now += 10_000;
+    c.round();
+    assert.equal(c.active().length, 1, 'replaced after the pod-failure back-off');
+    // A failure no rule matches still counts: with backoffLimit 0 the job fails.
+    c.finish(c.active()[0], 'Failed');
+    c.round();
+    assert.deepEqual(conds(c.status), ['FailureTarget=True/BackoffLimitExceeded', 'Failed=True/BackoffLimitExceeded']);
+    assert.equal(c.status.failed, 1);
   });
 
   it('a failed pod is replaced only after the back-off (10 s, doubling per failure since the last success)', () => {

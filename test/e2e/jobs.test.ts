@@ -1,6 +1,7 @@
 // Jobs and CronJobs end to end: `kennel up --runtime process` (pods are real host processes) and
 // the real kubectl. An Indexed Job whose pods print their JOB_COMPLETION_INDEX completes; a
-// failing Job retries once and fails with BackoffLimitExceeded; a CronJob on `*/1 * * * *` starts
+// failing Job retries once and fails with BackoffLimitExceeded; a Job whose podFailurePolicy
+// matches its pod's exit code fails at once with PodFailurePolicy; a CronJob on `*/1 * * * *` starts
 // a job within the minute (created first, so the wait overlaps the other tests);
 // `kubectl create job --from=cronjob/…` works; a bad schedule is refused naming spec.schedule.
 // Every job, cron job and pod is deleted before kennel stops, and no process is left.
@@ -39,6 +40,21 @@ function manifests(): string {
       spec: { completions: 3, parallelism: 2, completionMode: 'Indexed', template: podTemplate('echo "index $JOB_COMPLETION_INDEX on $HOSTNAME"') },
     },
     { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'failing' }, spec: { backoffLimit: 1, template: podTemplate('echo giving up; exit 3') } },
+    {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'policy' },
+      spec: {
+        backoffLimit: 6,
+        podFailurePolicy: {
+          rules: [
+            { action: 'FailJob', onExitCodes: { containerName: 'main', operator: 'In', values: [42] } },
+            { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
+          ],
+        },
+        template: podTemplate('echo a configuration error; exit 42'),
+      },
+    },
   ];
   return objs.map((o) => YAML.stringify(o)).join('---\n');
 }
@@ -134,6 +150,22 @@ describe('jobs and cron jobs on the process runtime', () => {
     const events = await kn!.k(['get', 'events', '--field-selector', 'involvedObject.name=failing', '-o', 'custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message', '--no-headers']);
     assert.match(events, /^Warning\s+BackoffLimitExceeded\s+Job has reached the specified backoff limit$/m);
     assert.equal(events.match(/SuccessfulCreate/g)?.length, 2);
+  });
+
+  it('a podFailurePolicy FailJob rule fails the job on the first matching exit code, without retries', async () => {
+    const j = await jobDone('policy', 'Failed');
+    const pods = await podsOf('policy');
+    assert.deepEqual(pods.map((p) => p.phase), ['Failed'], 'one pod, not retried although backoffLimit is 6');
+    const message = `Container main for pod default/${pods[0].name} failed with exit code 42 matching FailJob rule at index 0`;
+    const failed = j.status?.conditions?.find((c) => c.type === 'Failed');
+    assert.deepEqual([failed?.reason, failed?.message], ['PodFailurePolicy', message]);
+    assert.deepEqual(
+      j.status?.conditions?.filter((c) => c.type === 'FailureTarget').map((c) => c.reason),
+      ['PodFailurePolicy'],
+    );
+    assert.equal(j.status?.failed, 1);
+    const events = await kn!.k(['get', 'events', '--field-selector', 'involvedObject.name=policy', '-o', 'custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message', '--no-headers']);
+    assert.ok(events.split('\n').some((l) => /^Warning\s+PodFailurePolicy\s+/.test(l) && l.endsWith(message)), events);
   });
 
   it('a bad schedule is refused naming spec.schedule', async () => {

@@ -17,7 +17,9 @@
 // - Failure: more failed pods than backoffLimit (or, restartPolicy OnFailure, container restarts
 //   of running pods reaching it) → FailureTarget BackoffLimitExceeded "Job has reached the
 //   specified backoff limit"; running longer than activeDeadlineSeconds (not while suspended) →
-//   FailureTarget DeadlineExceeded "Job was active longer than specified deadline". Active pods are
+//   FailureTarget DeadlineExceeded "Job was active longer than specified deadline"; a failed pod
+//   that a podFailurePolicy FailJob rule matches → FailureTarget PodFailurePolicy with the rule's
+//   message, and failures an Ignore rule matches are not counted (failure-policy.ts). Active pods are
 //   then deleted (finalizers kept: they count as failed); once nothing is uncounted or
 //   terminating, the terminal Failed condition (same reason and message) is added and a Warning
 //   event with that reason recorded.
@@ -76,6 +78,7 @@ import {
   validIndexOf,
   type JobCondition,
 } from './job.ts';
+import { failJobMessage, matchPodFailurePolicy } from './failure-policy.ts';
 import { firstPendingIndexes, formatIndexes, hasIndex, parseIndexes, totalIndexes, withIndexes, type OrderedIntervals } from './indexes.ts';
 
 type Obj = Record<string, unknown>;
@@ -504,7 +507,8 @@ export function planJobSync(input: JobSyncInput): JobSyncPlan {
   const newSucceeded = pods.filter((p) => uncountedValid(p, uncountedSucceeded) && podPhase(p) === 'Succeeded');
   const newFailed = pods.filter((p) => uncountedValid(p, uncountedFailed) && isPodFailed(p, job));
   let succeeded = (status.succeeded ?? 0) + newSucceeded.length + uncountedSucceeded.size;
-  const failed = (status.failed ?? 0) + newFailed.length + uncountedFailed.size;
+  // Failures a podFailurePolicy Ignore rule matches do not count against backoffLimit.
+  const failed = (status.failed ?? 0) + newFailed.filter((p) => matchPodFailurePolicy(job, p).countFailed).length + uncountedFailed.size;
 
   const suspended = isSuspended(job);
   let startTimeSet = false;
@@ -526,6 +530,11 @@ export function planJobSync(input: JobSyncInput): JobSyncPlan {
   if (!finished) {
     const ft = findCondition(job, 'FailureTarget');
     if (ft?.status === 'True') finished = newCondition('Failed', 'True', ft.reason ?? '', ft.message ?? '', now);
+  }
+  if (!finished) {
+    // A failed pod that a podFailurePolicy FailJob rule matches fails the job at once.
+    const message = failJobMessage(job, pods.filter((p) => isPodFailed(p, job)));
+    if (message !== undefined) finished = newCondition('FailureTarget', 'True', 'PodFailurePolicy', message, now);
   }
   if (!finished) {
     const deadline = activeDeadlineSecondsOf(job);
@@ -653,7 +662,7 @@ export function planJobSync(input: JobSyncInput): JobSyncPlan {
       }
     } else if (consideredFailed || (finished !== undefined && finished.type !== 'SuccessCriteriaMet')) {
       // A failing job counts every pod that did not succeed as failed.
-      if (!uncountedFailed.has(uid) && (!indexed || validIndexOf(pod, job) >= 0)) {
+      if (!uncountedFailed.has(uid) && (!indexed || validIndexOf(pod, job) >= 0) && matchPodFailurePolicy(job, pod).countFailed) {
         uncounted.failed.push(uid);
         needsFlush = true;
       }
