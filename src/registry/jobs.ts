@@ -36,6 +36,7 @@ import {
   dns1123LabelErrors,
   type LabelSelector,
 } from './validation.ts';
+import { validatePodFailurePolicy, validateSuccessPolicy } from './jobs-policies.ts';
 import { validatePodSpec } from './podspec.ts';
 import { humanDuration } from './printing.ts';
 import { ageColumn, containerCells, defaultPodTemplate, ensureChild } from './workloads.ts';
@@ -184,6 +185,7 @@ export function validateJobSpecCommon(spec: Obj, prefix: string): FieldCause[] {
     if (!unset(spec.backoffLimitPerIndex)) out.push(forbidden(`${prefix}.backoffLimitPerIndex`, 'requires indexed completion mode'));
     if (!unset(spec.maxFailedIndexes)) out.push(forbidden(`${prefix}.maxFailedIndexes`, 'requires indexed completion mode'));
   }
+  out.push(...validatePodFailurePolicy(spec, prefix), ...validateSuccessPolicy(spec, prefix));
   const prp = spec.podReplacementPolicy;
   if (!unset(prp)) {
     if (isRecord(spec.podFailurePolicy)) {

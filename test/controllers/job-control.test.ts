@@ -23,6 +23,8 @@ import {
 } from '../../src/controllers/job/control.ts';
 import { orphanedFinalizer, ttlVerdict } from '../../src/controllers/job/cleanup.ts';
 import { failJobMessage, matchPodFailurePolicy } from '../../src/controllers/job/failure-policy.ts';
+import { matchSuccessPolicy } from '../../src/controllers/job/success-policy.ts';
+import { parseIndexes } from '../../src/controllers/job/indexes.ts';
 import { JOB_TRACKING_FINALIZER } from '../../src/controllers/job/job.ts';
 import { jobCompletionsCell, jobDurationCell, jobStatusCell } from '../../src/registry/jobs.ts';
 
@@ -43,6 +45,7 @@ interface JobOpts {
   status?: Obj;
   ttl?: number;
   podFailurePolicy?: Obj;
+  successPolicy?: Obj;
 }
 
 function job(o: JobOpts = {}): KubeObject {
@@ -62,6 +65,7 @@ function job(o: JobOpts = {}): KubeObject {
   if (o.activeDeadlineSeconds !== undefined) spec.activeDeadlineSeconds = o.activeDeadlineSeconds;
   if (o.ttl !== undefined) spec.ttlSecondsAfterFinished = o.ttl;
   if (o.podFailurePolicy !== undefined) spec.podFailurePolicy = o.podFailurePolicy;
+  if (o.successPolicy !== undefined) spec.successPolicy = o.successPolicy;
   return { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'pi', namespace: 'default', uid: UID, creationTimestamp: iso(T0) }, spec, status: o.status ?? {} };
 }
 
@@ -468,6 +472,47 @@ describe('job control: completion and suspension', () => {
     assert.deepEqual(c.reasons().filter((r) => r !== 'SuccessfulCreate'), ['Completed']);
     assert.equal(c.reasons().filter((r) => r === 'SuccessfulCreate').length, 3);
     assert.ok(c.pods.every((p) => (p.metadata.finalizers ?? []).length === 0), 'every finalizer removed');
+  });
+
+  it('successPolicy: the first rule the succeeded indexes satisfy (all listed indexes, or succeededCount of them, or a count alone)', () => {
+    const rules = [{ succeededIndexes: '0,2-3' }, { succeededIndexes: '4-9', succeededCount: 2 }, { succeededCount: 4 }];
+    const j = job({ completions: 10, indexed: true, successPolicy: { rules } });
+    const cases: [string, string | undefined][] = [
+      ['', undefined],
+      ['0,2', undefined],
+      ['0,2-3', 'Matched rules at index 0'],
+      ['0-3', 'Matched rules at index 0'],
+      ['4', undefined],
+      ['5,9', 'Matched rules at index 1'],
+      ['0-1,4', undefined],
+      ['0-2,4-5', 'Matched rules at index 1'],
+      ['0-1,3,5,7', 'Matched rules at index 1'],
+      ['0-2,5', 'Matched rules at index 2'],
+    ];
+    for (const [succeeded, want] of cases) assert.equal(matchSuccessPolicy(j, 10, parseIndexes(succeeded, 10)), want, succeeded || '(none)');
+    assert.equal(matchSuccessPolicy(job({ completions: 10, indexed: true }), 10, parseIndexes('0-9', 10)), undefined, 'no policy');
+    const outOfRange = job({ completions: 3, indexed: true, successPolicy: { rules: [{ succeededIndexes: '7' }, { succeededIndexes: '1' }] } });
+    assert.equal(matchSuccessPolicy(outOfRange, 3, parseIndexes('1', 3)), 'Matched rules at index 1', 'a rule with no index below completions is passed over');
+  });
+
+  it('successPolicy met: SuccessCriteriaMet SuccessPolicy at once, the other pods deleted uncounted, then Complete', () => {
+    const c = new Cluster(job({ completions: 4, parallelism: 4, indexed: true, successPolicy: { rules: [{ succeededIndexes: '0' }] } }));
+    c.round();
+    assert.equal(c.active().length, 4);
+    const leader = c.active().find((p) => p.metadata.annotations?.['batch.kubernetes.io/job-completion-index'] === '0')!;
+    c.finish(leader, 'Succeeded');
+    const plan = c.round();
+    assert.deepEqual(conds(c.status), ['SuccessCriteriaMet=True/SuccessPolicy']);
+    assert.equal((c.status.conditions as Obj[])[0].message, 'Matched rules at index 0');
+    assert.equal(plan.actions.filter((a) => a.type === 'deletePod').length, 3, 'the workers are deleted');
+    c.now += 1000;
+    c.round();
+    assert.deepEqual(conds(c.status), ['SuccessCriteriaMet=True/SuccessPolicy', 'Complete=True/SuccessPolicy']);
+    assert.equal(c.status.succeeded, 1);
+    assert.equal(c.status.completedIndexes, '0');
+    assert.equal(c.status.failed, undefined, 'the deleted workers are not failures');
+    assert.ok(c.status.completionTime);
+    assert.deepEqual(c.reasons().filter((r) => r !== 'SuccessfulCreate' && r !== 'SuccessfulDelete'), ['Completed']);
   });
 
   it('without completions: the first success completes the job once no pod is active', () => {

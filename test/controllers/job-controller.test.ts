@@ -162,6 +162,37 @@ describe('Job controller against the API server', () => {
     ((always.spec as Obj).template as { spec: Obj }).spec.restartPolicy = 'Always';
     assert.deepEqual(causes(await invalid(always)), ['spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"']);
     assert.deepEqual(causes(await invalid(jobObj('idx', { completionMode: 'Indexed', parallelism: 2 }))), ['spec.completions: Required value: when completion mode is Indexed']);
+    // podFailurePolicy and successPolicy rules, as Kubernetes validates them.
+    const pfp = jobObj('pfp', {
+      podFailurePolicy: {
+        rules: [
+          { action: 'FailJob', onExitCodes: { containerName: 'nope', operator: 'In', values: [0, 3, 3, 2] } },
+          { action: 'Retry', onPodConditions: [{ type: 'DisruptionTarget', status: 'Maybe' }] },
+          { action: 'Ignore' },
+          { action: 'FailIndex', onExitCodes: { operator: 'NotIn', values: [1] }, onPodConditions: [{ type: 'X' }] },
+        ],
+      },
+    });
+    assert.deepEqual(causes(await invalid(pfp)), [
+      'spec.podFailurePolicy.rules[0].onExitCodes.containerName: Invalid value: "nope": must be one of the container or initContainer names in the pod template',
+      'spec.podFailurePolicy.rules[0].onExitCodes.values[0]: Invalid value: 0: must not be 0 for the In operator',
+      'spec.podFailurePolicy.rules[0].onExitCodes.values[2]: Duplicate value: 3',
+      'spec.podFailurePolicy.rules[0].onExitCodes.values: Invalid value: [0,3,3,2]: must be ordered',
+      'spec.podFailurePolicy.rules[1].action: Unsupported value: "Retry": supported values: "Count", "FailIndex", "FailJob", "Ignore"',
+      'spec.podFailurePolicy.rules[1].onPodConditions[0].status: Unsupported value: "Maybe": supported values: "False", "True", "Unknown"',
+      'spec.podFailurePolicy.rules[2]: Invalid value: specifying one of OnExitCodes and OnPodConditions is required',
+      'spec.podFailurePolicy.rules[3].action: Invalid value: "FailIndex": requires the backoffLimitPerIndex to be set',
+      'spec.podFailurePolicy.rules[3]: Invalid value: specifying both OnExitCodes and OnPodConditions is not supported',
+    ]);
+    assert.deepEqual(causes(await invalid(jobObj('sp-mode', { successPolicy: { rules: [{ succeededCount: 1 }] } }))), ['spec.successPolicy: Invalid value: {"rules":[{"succeededCount":1}]}: requires indexed completion mode']);
+    const sp = jobObj('sp', { completionMode: 'Indexed', completions: 5, successPolicy: { rules: [{}, { succeededIndexes: '0-2,2' }, { succeededIndexes: '1-2', succeededCount: 3 }, { succeededIndexes: '9' }, { succeededCount: 6 }] } });
+    assert.deepEqual(causes(await invalid(sp)), [
+      'spec.successPolicy.rules[0]: Required value: at least one of succeededCount or succeededIndexes must be specified',
+      'spec.successPolicy.rules[1].succeededIndexes: Invalid value: "0-2,2": error parsing succeededIndexes: non-increasing order, previous: 2, current: 2',
+      'spec.successPolicy.rules[2].succeededCount: Invalid value: 3: must be less than or equal to 2 (the number of indexes in the specified succeededIndexes field)',
+      'spec.successPolicy.rules[3].succeededIndexes: Invalid value: "9": error parsing succeededIndexes: too large index: "9"',
+      'spec.successPolicy.rules[4].succeededCount: Invalid value: 6: must be less than or equal to 5 (the number of specified completions)',
+    ]);
     const manual = await invalid(jobObj('manual', { selector: { matchLabels: { app: 'x' } } }));
     assert.ok(causes(manual).some((c) => c.startsWith('spec.selector: Invalid value') && c.endsWith('`selector` not auto-generated')), causes(manual).join('\n'));
 

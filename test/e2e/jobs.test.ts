@@ -1,7 +1,8 @@
 // Jobs and CronJobs end to end: `kennel up --runtime process` (pods are real host processes) and
 // the real kubectl. An Indexed Job whose pods print their JOB_COMPLETION_INDEX completes; a
 // failing Job retries once and fails with BackoffLimitExceeded; a Job whose podFailurePolicy
-// matches its pod's exit code fails at once with PodFailurePolicy; a CronJob on `*/1 * * * *` starts
+// matches its pod's exit code fails at once with PodFailurePolicy; an Indexed Job whose
+// successPolicy index 0 meets completes and stops its other pods; a CronJob on `*/1 * * * *` starts
 // a job within the minute (created first, so the wait overlaps the other tests);
 // `kubectl create job --from=cronjob/…` works; a bad schedule is refused naming spec.schedule.
 // Every job, cron job and pod is deleted before kennel stops, and no process is left.
@@ -53,6 +54,18 @@ function manifests(): string {
           ],
         },
         template: podTemplate('echo a configuration error; exit 42'),
+      },
+    },
+    {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'leader' },
+      spec: {
+        completions: 3,
+        parallelism: 3,
+        completionMode: 'Indexed',
+        successPolicy: { rules: [{ succeededIndexes: '0' }] },
+        template: podTemplate('if [ "$JOB_COMPLETION_INDEX" = 0 ]; then echo leader done; else exec sleep 300; fi'),
       },
     },
   ];
@@ -166,6 +179,25 @@ describe('jobs and cron jobs on the process runtime', () => {
     assert.equal(j.status?.failed, 1);
     const events = await kn!.k(['get', 'events', '--field-selector', 'involvedObject.name=policy', '-o', 'custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message', '--no-headers']);
     assert.ok(events.split('\n').some((l) => /^Warning\s+PodFailurePolicy\s+/.test(l) && l.endsWith(message)), events);
+  });
+
+  it('a successPolicy met by index 0 completes the job with SuccessPolicy and stops the other indexes', async () => {
+    const j = await jobDone('leader', 'Complete');
+    const complete = j.status?.conditions?.find((c) => c.type === 'Complete');
+    assert.deepEqual([complete?.reason, complete?.message], ['SuccessPolicy', 'Matched rules at index 0']);
+    assert.deepEqual(
+      j.status?.conditions?.filter((c) => c.type === 'SuccessCriteriaMet').map((c) => c.reason),
+      ['SuccessPolicy'],
+    );
+    assert.equal(j.status?.succeeded, 1);
+    assert.equal(j.status?.completedIndexes, '0');
+    assert.equal(j.status?.failed ?? 0, 0, 'the stopped indexes are not failures');
+    // The other two pods were deleted; none is left running.
+    const left = await waitUntil('the other indexes gone', async () => {
+      const pods = await podsOf('leader');
+      return pods.every((p) => p.index === '0') ? pods : undefined;
+    }, { timeoutMs: 20_000, everyMs: 250 });
+    assert.deepEqual(left.map((p) => [p.index, p.phase]), [['0', 'Succeeded']]);
   });
 
   it('a bad schedule is refused naming spec.schedule', async () => {

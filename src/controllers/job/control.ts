@@ -26,7 +26,9 @@
 // - Success: `completions` pods (Indexed: indexes) succeeded — or, without completions, one pod
 //   succeeded — and none is active → SuccessCriteriaMet CompletionsReached "Reached expected
 //   number of succeeded pods", then (nothing uncounted or terminating) Complete with
-//   status.completionTime and the Normal event Completed "Job completed".
+//   status.completionTime and the Normal event Completed "Job completed". An Indexed job whose
+//   successPolicy a rule of is met (success-policy.ts) gets SuccessCriteriaMet SuccessPolicy
+//   "Matched rules at index N" at once; its active pods are deleted (not counted as failed).
 // - Otherwise (manageJob): suspended → delete every active pod (finalizer removed first: they are
 //   not counted) and set Suspended True (event Suspended "Job suspended"); resumed → Suspended
 //   False (event Resumed "Job resumed") and startTime reset. Else keep min(parallelism, remaining
@@ -79,6 +81,7 @@ import {
   type JobCondition,
 } from './job.ts';
 import { failJobMessage, matchPodFailurePolicy } from './failure-policy.ts';
+import { matchSuccessPolicy, SUCCESS_POLICY_REASON } from './success-policy.ts';
 import { firstPendingIndexes, formatIndexes, hasIndex, parseIndexes, totalIndexes, withIndexes, type OrderedIntervals } from './indexes.ts';
 
 type Obj = Record<string, unknown>;
@@ -555,6 +558,10 @@ export function planJobSync(input: JobSyncInput): JobSyncPlan {
     const fresh = pods.filter((p) => podPhase(p) === 'Succeeded' && hasTrackingFinalizer(p)).map((p) => validIndexOf(p, job)).filter((ix) => ix >= 0);
     succeededIndexes = withIndexes(prevSucceededIndexes, fresh);
     succeeded = totalIndexes(succeededIndexes);
+    if (!finished) {
+      const message = matchSuccessPolicy(job, completions ?? 0, succeededIndexes);
+      if (message !== undefined) finished = newCondition('SuccessCriteriaMet', 'True', SUCCESS_POLICY_REASON, message, now);
+    }
   }
 
   let suspendChanged = false;
