@@ -133,20 +133,37 @@ export function podDns(pod: Pod, net: PodNetworkFiles): PodSandboxConfig['dnsCon
   return podDnsConfig(pod, net);
 }
 
-/** At most n tasks at a time; the others wait in order. */
+/**
+ * At most n tasks at a time; the others wait in order. With maxHoldMs, a task that runs longer
+ * gives its place to the next one after that long (and goes on running), so one stuck task
+ * delays the others by maxHoldMs at most.
+ */
 export class Semaphore {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   constructor(private readonly n: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
+  async run<T>(fn: () => Promise<T>, maxHoldMs?: number): Promise<T> {
     if (this.active >= this.n) await new Promise<void>((r) => this.waiting.push(r));
     this.active++;
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      this.active--;
+      this.waiting.shift()?.();
+    };
+    const timer = maxHoldMs === undefined ? undefined : setTimeout(release, maxHoldMs);
     try {
       return await fn();
     } finally {
-      this.active--;
-      this.waiting.shift()?.();
+      if (timer) clearTimeout(timer);
+      release();
     }
+  }
+
+  /** Tasks holding a place now. */
+  get running(): number {
+    return this.active;
   }
 }
 

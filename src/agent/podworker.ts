@@ -47,6 +47,9 @@ interface MadeSandbox {
   config: PodSandboxConfig;
 }
 
+/** A sandbox creation taking longer than this gives its place to the next one (it goes on). */
+export const SANDBOX_START_MAX_HOLD_MS = 10_000;
+
 export class PodWorkers {
   private readonly o: PodWorkersOptions;
   private readonly workers = new Map<string, Worker>();
@@ -67,6 +70,8 @@ export class PodWorkers {
   private readonly tokenCache = new Map<string, { token: string; refreshAt: number }>();
   /** Status writes in flight are limited, so a burst of pods reuses a few connections. */
   private readonly writes = new Semaphore(16);
+  /** Sandbox creations admitted in order, as many at once as the runtime takes (see Runtime). */
+  private readonly sandboxStarts: Semaphore | undefined;
 
   constructor(opts: PodWorkersOptions) {
     // Held pods look again when one of ours changes readiness (see localReady).
@@ -75,6 +80,8 @@ export class PodWorkers {
     this.backoff = opts.backoff ?? new Backoff();
     this.images = new ImagePuller(opts);
     this.ops = new ContainerOps(opts, this.images);
+    const limit = opts.runtime.sandboxStartLimit;
+    this.sandboxStarts = limit !== undefined && limit > 0 ? new Semaphore(limit) : undefined;
   }
 
   /** Use this probe manager (made after the workers, since it calls back into them). */
@@ -456,7 +463,8 @@ export class PodWorkers {
   private async runSandbox(w: Worker, pod: Pod, attempt: number): Promise<MadeSandbox | undefined> {
     const config = this.ops.sandboxConfig(pod, attempt);
     try {
-      const id = await this.o.runtime.runPodSandbox(config);
+      const run = (): Promise<string> => this.o.runtime.runPodSandbox(config);
+      const id = await (this.sandboxStarts ? this.sandboxStarts.run(run, SANDBOX_START_MAX_HOLD_MS) : run());
       w.sandboxIds.add(id);
       return { id, config };
     } catch (e) {

@@ -18,6 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { silentLogger, type Logger } from '../../util/log.ts';
@@ -77,6 +78,8 @@ export interface CriRuntimeOptions {
 
 export class CriRuntime implements Runtime {
   readonly name = 'containerd' as const;
+  /** One sandbox being made per CPU: runc, the CNI plugins and the shim keep a CPU busy each. */
+  readonly sandboxStartLimit = Math.max(2, availableParallelism());
   private readonly client: CriClient;
   private readonly log: Logger;
   private readonly timeout: number;

@@ -171,6 +171,13 @@ export class RuntimeError extends Error {
 
 export interface Runtime {
   readonly name: 'containerd' | 'process' | 'simulated';
+  /**
+   * Pod sandboxes the agent should have this runtime create at once, at most (the others wait,
+   * in the order they came): creating one is CPU-bound (runc, CNI plugins, the shim), so on a
+   * burst of pods the first ones become ready first instead of all of them late. Undefined: no
+   * limit.
+   */
+  readonly sandboxStartLimit?: number;
   version(): Promise<{ runtimeName: string; runtimeVersion: string }>;
 
   runPodSandbox(config: PodSandboxConfig): Promise<string>;
