@@ -43,8 +43,8 @@ function matchingContainer(statuses: unknown, req: Obj): { name: string; exitCod
   const name = typeof req.containerName === 'string' && req.containerName !== '' ? req.containerName : undefined;
   const values = asArray(req.values).filter((v): v is number => typeof v === 'number');
   for (const cs of asArray(statuses).filter(isRecord)) {
-    const terminated = asRecord(asRecord(cs.state).terminated);
-    if (!isRecord(asRecord(cs.state).terminated)) continue;
+    const terminated = asRecord(cs.state).terminated;
+    if (!isRecord(terminated)) continue;
     if (name !== undefined && cs.name !== name) continue;
     const exitCode = typeof terminated.exitCode === 'number' ? terminated.exitCode : 0;
     if (exitCode === 0) continue;
