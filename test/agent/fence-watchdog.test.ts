@@ -20,6 +20,7 @@ import {
   currentBootId,
   fencedCgroupParent,
   procStartTime,
+  removeFencedCgroups,
   renderWatchdogState,
   retireFenceWatchdog,
   takeWatchdogLog,
@@ -163,6 +164,37 @@ describe('fence watchdog: the state file and the plan', () => {
     if (cgroupMountPoints().length > 0) {
       assert.equal(plan?.cgroupParent, parent);
       assert.ok(plan!.targets.every((t) => t.kind === 'cgroup' && t.dir.endsWith(parent)));
+    }
+  });
+
+  it('a purge removes the fenced cgroup parents of its data dir’s nodes, with what is below, and no other node’s', () => {
+    const roots = [mkdtempSync(join(tmpdir(), 'kennel-cg-a-')), mkdtempSync(join(tmpdir(), 'kennel-cg-b-'))];
+    try {
+      const ours = fencedCgroupParent('n1', '/data');
+      const alsoOurs = fencedCgroupParent('other-name', '/data'); // the node was renamed: same data dir
+      const theirs = fencedCgroupParent('n1', '/elsewhere');
+      for (const r of roots) {
+        mkdirSync(join(r, ours, 'ctr-left-behind'), { recursive: true });
+        mkdirSync(join(r, alsoOurs), { recursive: true });
+      }
+      mkdirSync(join(roots[0]!, theirs), { recursive: true });
+      const removed = removeFencedCgroups('/data', roots);
+      for (const r of roots) {
+        assert.equal(existsSync(join(r, ours)), false);
+        assert.equal(existsSync(join(r, alsoOurs)), false);
+      }
+      assert.equal(existsSync(join(roots[0]!, theirs)), true, 'another data dir’s node keeps its cgroup');
+      assert.equal(existsSync(join(roots[0]!, 'kennel-fenced')), true, 'kept while another node uses it');
+      assert.equal(existsSync(join(roots[1]!, 'kennel-fenced')), false, 'removed once no node uses it');
+      assert.equal(removed.length, 3 + 3 + 1, removed.join(", "));
+      // A cgroup that cannot be removed (here: a file in it, as a populated cgroup refuses rmdir) stays, without an error.
+      mkdirSync(join(roots[1]!, ours), { recursive: true });
+      writeFileSync(join(roots[1]!, ours, 'cgroup.procs'), '42\n');
+      assert.deepEqual(removeFencedCgroups('/data', roots), []);
+      assert.equal(existsSync(join(roots[1]!, ours)), true);
+      assert.deepEqual(removeFencedCgroups('/data', [join(roots[0]!, 'no-such-root')]), []);
+    } finally {
+      for (const r of roots) rmSync(r, { recursive: true, force: true });
     }
   });
 

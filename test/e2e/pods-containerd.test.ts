@@ -19,6 +19,7 @@ import { startKennel, type Kennel } from '../support/kennel.ts';
 import { containerStackMissing, startBusyboxRegistry, type BusyboxRegistry } from '../support/images.ts';
 import { containerStatus, deleteAllPods, getPod, podEvents, podReady, processesOf, waitForEvent, waitForPod } from '../support/pod-helpers.ts';
 import { mountsUnder, purgeContainerd } from '../../src/agent/runtime/containerd.ts';
+import { cgroupMountPoints, fencedCgroupParent } from '../../src/agent/fence-watchdog.ts';
 
 const BRIDGE = 'kennel0';
 const GATEWAY = '10.244.0.1';
@@ -142,6 +143,14 @@ describe('pods on containerd (kennel up --runtime containerd)', () => {
         }
       }
       if (existsSync(`/sys/class/net/${BRIDGE}`)) problems.push(`bridge ${BRIDGE} left`);
+      // The cgroup parent runc made for the node's fenceable pods, in every hierarchy.
+      const fenced = fencedCgroupParent('node', join(dataDir, 'agent'));
+      const suffix = fenced.slice(fenced.lastIndexOf('-'));
+      for (const r of cgroupMountPoints()) {
+        const base = join(r, 'kennel-fenced');
+        const left = existsSync(base) ? readdirSync(base).filter((n) => n.endsWith(suffix)) : [];
+        if (left.length) problems.push(`fenced cgroups left in ${base}: ${left.join(', ')}`);
+      }
       // The agent's service proxy deletes its nftables table when it stops.
       const tables = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' });
       if (tables.status === 0 && /kennel-proxy/.test(tables.stdout)) problems.push(`nftables table left: ${tables.stdout.trim()}`);

@@ -25,6 +25,7 @@ import { silentLogger, type Logger } from '../../util/log.ts';
 import { CriClient, grpcCode, grpcDetails } from './cri-proto.ts';
 import { SANDBOX_IMAGE, buildSandboxImage, importImage, ociArchive, run, type CommandResult } from './images.ts';
 import { ensurePodMasquerade, removePodMasquerade } from './cni-masquerade.ts';
+import { removeFencedCgroups } from '../fence-watchdog.ts';
 import { effectiveRegistries, insecureHosts, renderCniConflist, renderContainerdConfig, renderHostsFiles, type RegistriesConfig } from './containerd-config.ts';
 export {
   parseRegistriesYaml,
@@ -395,7 +396,8 @@ export function shimsOf(socket: string): number[] {
 /**
  * Remove everything kennel's containerd made under `dataDir`: every pod sandbox (through the
  * CRI, so CNI releases addresses, veths and iptables rules), the daemon, leftover shims, the
- * bridge, mounts, and the containerd and cni directories. For tests and `kennel reset`.
+ * bridge, mounts, the containerd and cni directories, and the node's fenced cgroup parent. For tests
+ * and benchmarks.
  */
 export async function purgeContainerd(
   dataDir: string,
@@ -453,4 +455,6 @@ export async function purgeContainerd(
     for (const mp of mountsUnder(dir)) await run('umount', ['-l', mp]);
     rmSync(dir, { recursive: true, force: true });
   }
+  // The cgroup parent runc made for the node's fenceable pods (fence-watchdog.ts).
+  removeFencedCgroups(dataDir);
 }
