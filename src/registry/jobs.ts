@@ -19,7 +19,6 @@ import type { FieldCause, KubeObject, ResourceDef } from './types.ts';
 import {
   asArray,
   asRecord,
-  forbidden,
   invalid,
   isRecord,
   jsonEqual,
@@ -55,6 +54,8 @@ export const JOB_COMPLETION_INDEX_ANNOTATION = 'batch.kubernetes.io/job-completi
 
 const MAX_INDEXED_PARALLELISM = 100_000;
 const MAX_INDEXED_COMPLETIONS = 100_000;
+/** maxFailedIndexesForIndexedJob: caps the length of status.failedIndexes. */
+const MAX_FAILED_INDEXES = 100_000;
 const COMPLETION_MODES = ['NonIndexed', 'Indexed'];
 const REPLACEMENT_POLICIES = ['Failed', 'TerminatingOrFailed'];
 
@@ -168,6 +169,7 @@ export function validateJobSpecCommon(spec: Obj, prefix: string): FieldCause[] {
   for (const k of ['parallelism', 'completions', 'activeDeadlineSeconds', 'backoffLimit', 'ttlSecondsAfterFinished', 'backoffLimitPerIndex', 'maxFailedIndexes']) {
     out.push(...validateNonnegative(spec[k], `${prefix}.${k}`));
   }
+  if (!unset(spec.maxFailedIndexes) && unset(spec.backoffLimitPerIndex)) out.push(requiredDetail(`${prefix}.backoffLimitPerIndex`, 'when maxFailedIndexes is specified'));
   const mode = spec.completionMode;
   if (!unset(mode)) {
     if (!COMPLETION_MODES.includes(mode as string)) out.push(notSupported(`${prefix}.completionMode`, mode, COMPLETION_MODES));
@@ -179,11 +181,15 @@ export function validateJobSpecCommon(spec: Obj, prefix: string): FieldCause[] {
       if (typeof spec.completions === 'number' && spec.completions > MAX_INDEXED_COMPLETIONS) {
         out.push(invalid(`${prefix}.completions`, spec.completions, `must be less than or equal to ${MAX_INDEXED_COMPLETIONS} when completion mode is Indexed`));
       }
+      if (typeof spec.maxFailedIndexes === 'number') {
+        if (typeof spec.completions === 'number' && spec.maxFailedIndexes > spec.completions) out.push(invalid(`${prefix}.maxFailedIndexes`, spec.maxFailedIndexes, 'must be less than or equal to completions'));
+        if (spec.maxFailedIndexes > MAX_FAILED_INDEXES) out.push(invalid(`${prefix}.maxFailedIndexes`, spec.maxFailedIndexes, `must be less than or equal to ${MAX_FAILED_INDEXES}`));
+      }
     }
   }
   if (mode === undefined || mode === null || mode === 'NonIndexed') {
-    if (!unset(spec.backoffLimitPerIndex)) out.push(forbidden(`${prefix}.backoffLimitPerIndex`, 'requires indexed completion mode'));
-    if (!unset(spec.maxFailedIndexes)) out.push(forbidden(`${prefix}.maxFailedIndexes`, 'requires indexed completion mode'));
+    if (!unset(spec.backoffLimitPerIndex)) out.push(invalid(`${prefix}.backoffLimitPerIndex`, spec.backoffLimitPerIndex, 'requires indexed completion mode'));
+    if (!unset(spec.maxFailedIndexes)) out.push(invalid(`${prefix}.maxFailedIndexes`, spec.maxFailedIndexes, 'requires indexed completion mode'));
   }
   out.push(...validatePodFailurePolicy(spec, prefix), ...validateSuccessPolicy(spec, prefix));
   const prp = spec.podReplacementPolicy;

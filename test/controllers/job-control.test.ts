@@ -46,6 +46,8 @@ interface JobOpts {
   ttl?: number;
   podFailurePolicy?: Obj;
   successPolicy?: Obj;
+  backoffLimitPerIndex?: number;
+  maxFailedIndexes?: number;
 }
 
 function job(o: JobOpts = {}): KubeObject {
@@ -66,6 +68,8 @@ function job(o: JobOpts = {}): KubeObject {
   if (o.ttl !== undefined) spec.ttlSecondsAfterFinished = o.ttl;
   if (o.podFailurePolicy !== undefined) spec.podFailurePolicy = o.podFailurePolicy;
   if (o.successPolicy !== undefined) spec.successPolicy = o.successPolicy;
+  if (o.backoffLimitPerIndex !== undefined) spec.backoffLimitPerIndex = o.backoffLimitPerIndex;
+  if (o.maxFailedIndexes !== undefined) spec.maxFailedIndexes = o.maxFailedIndexes;
   return { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'pi', namespace: 'default', uid: UID, creationTimestamp: iso(T0) }, spec, status: o.status ?? {} };
 }
 
@@ -335,11 +339,11 @@ describe('job control: failure', () => {
     assert.equal(after.actions.length, 0);
   });
 
-  it('podFailurePolicy: the first matching rule decides (exit codes of app then init containers, pod conditions; FailIndex passed over)', () => {
+  it('podFailurePolicy: the first matching rule decides (exit codes of app then init containers, pod conditions)', () => {
     const policy = {
       rules: [
-        { action: 'FailIndex', onExitCodes: { operator: 'In', values: [42] } },
         { action: 'FailJob', onExitCodes: { containerName: 'main', operator: 'In', values: [42] } },
+        { action: 'FailIndex', onExitCodes: { operator: 'In', values: [42] } },
         { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
         { action: 'Count', onExitCodes: { operator: 'NotIn', values: [1, 2] } },
         { action: 'FailJob', onExitCodes: { operator: 'In', values: [1] } },
@@ -354,7 +358,8 @@ describe('job control: failure', () => {
     };
     const cases: [string, KubeObject, { countFailed: boolean; action?: string; failJobMessage?: string }][] = [
       ['exit 42 of the named container', failed([['main', 42]]), { countFailed: true, action: 'FailJob' }],
-      ['exit 42 of another container: Count (42 is not in [1, 2])', failed([['side', 42]]), { countFailed: true, action: 'Count' }],
+      ['exit 42 of another container: FailIndex', failed([['side', 42]]), { countFailed: true, action: 'FailIndex' }],
+      ['exit 43: Count (43 is not in [1, 2])', failed([['side', 43]]), { countFailed: true, action: 'Count' }],
       ['a disruption condition', failed([['main', 137]], { conditions: [{ type: 'DisruptionTarget', status: 'True' }] }), { countFailed: false, action: 'Ignore' }],
       ['the condition False does not match', failed([['main', 2]], { conditions: [{ type: 'DisruptionTarget', status: 'False' }] }), { countFailed: true }],
       ['exit 1: the last rule', failed([['main', 1]]), { countFailed: true, action: 'FailJob' }],
@@ -367,7 +372,7 @@ describe('job control: failure', () => {
       assert.equal(got.failJobMessage !== undefined, want.action === 'FailJob', name);
     }
     const p42 = failed([['main', 42]]);
-    assert.equal(matchPodFailurePolicy(j, p42).failJobMessage, `Container main for pod default/${p42.metadata.name} failed with exit code 42 matching FailJob rule at index 1`);
+    assert.equal(matchPodFailurePolicy(j, p42).failJobMessage, `Container main for pod default/${p42.metadata.name} failed with exit code 42 matching FailJob rule at index 0`);
     const pc = failed([['main', 3]], { conditions: [{ type: 'ConfigIssue', status: 'True' }] });
     const byCondition = job({ podFailurePolicy: { rules: [{ action: 'FailJob', onPodConditions: [{ type: 'ConfigIssue' }] }] } });
     assert.equal(failJobMessage(byCondition, [pc]), `Pod default/${pc.metadata.name} has condition ConfigIssue matching FailJob rule at index 0`);
@@ -606,6 +611,101 @@ describe('job clean-up decisions', () => {
     const rs = pod('Running');
     rs.metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'x', uid: 'x', controller: true }];
     assert.equal(orphanedFinalizer(rs, lookup(undefined)), false, 'another controller’s pod');
+  });
+});
+
+describe('job control: backoffLimitPerIndex', () => {
+  const FAILURES = 'batch.kubernetes.io/job-index-failure-count';
+  const IGNORED = 'batch.kubernetes.io/job-index-ignored-failure-count';
+  const indexOf = (p: KubeObject): number => Number(p.metadata.annotations?.['batch.kubernetes.io/job-completion-index']);
+  const ofIndex = (c: Cluster, ix: number): KubeObject[] => c.pods.filter((p) => indexOf(p) === ix);
+  const failWith = (c: Cluster, p: KubeObject, exitCode: number, extra: Obj = {}): void => {
+    p.status = { phase: 'Failed', containerStatuses: [{ name: 'pi', restartCount: 0, state: { terminated: { exitCode, finishedAt: iso(c.now) } } }], ...extra };
+  };
+
+  it('an index is retried backoffLimitPerIndex times, each after its own back-off, then failed; the job fails with FailedIndexes once the others are done', () => {
+    const c = new Cluster(job({ indexed: true, completions: 3, parallelism: 3, backoffLimit: 2147483647, backoffLimitPerIndex: 1 }));
+    c.round();
+    assert.equal(c.active().length, 3);
+    for (const p of c.pods) assert.equal(p.metadata.annotations?.[FAILURES], '0', 'the first pod of an index has no failures before it');
+    assert.equal(c.status.failedIndexes, '');
+    const [first] = ofIndex(c, 0);
+    c.finish(first, 'Failed');
+    c.now += 1000;
+    let plan = c.round();
+    assert.equal(plan.actions.filter((a) => a.type === 'createPod').length, 0, 'index 0 waits out its back-off');
+    assert.ok(plan.requeueAfterMs !== undefined && plan.requeueAfterMs <= 9000 && plan.requeueAfterMs > 8000, `requeue ${plan.requeueAfterMs}`);
+    assert.deepEqual(first.metadata.finalizers, [JOB_TRACKING_FINALIZER], 'the failed pod carries the index’s failures until it is replaced');
+    assert.equal(c.status.failed, undefined, 'and is not counted yet');
+    // Index 1 failing meanwhile is not held up by index 0's back-off, nor does it hold index 0 up.
+    c.now += 9000;
+    plan = c.round();
+    const created = plan.actions.filter((a) => a.type === 'createPod') as { index?: number; object: KubeObject }[];
+    assert.deepEqual(created.map((a) => a.index), [0]);
+    assert.equal(created[0].object.metadata.annotations?.[FAILURES], '1');
+    assert.equal(created[0].object.metadata.annotations?.[IGNORED], undefined);
+    c.round();
+    assert.deepEqual(first.metadata.finalizers, [], 'released once its replacement exists');
+    assert.equal(c.status.failed, 1);
+    // The replacement fails too: 1 failure before it = backoffLimitPerIndex, so index 0 fails.
+    const [, second] = ofIndex(c, 0);
+    c.finish(second, 'Failed');
+    plan = c.round();
+    assert.equal(c.status.failedIndexes, '0');
+    assert.equal(plan.actions.filter((a) => a.type === 'createPod').length, 0, 'a failed index gets no new pod');
+    assert.deepEqual(second.metadata.finalizers, [], 'a failed index’s pod is counted at once');
+    assert.equal(c.status.failed, 2);
+    assert.deepEqual(conds(c.status), [], 'the other indexes still run');
+    for (const ix of [1, 2]) c.finish(ofIndex(c, ix)[0], 'Succeeded');
+    c.round();
+    assert.deepEqual(conds(c.status), ['FailureTarget=True/FailedIndexes', 'Failed=True/FailedIndexes']);
+    assert.equal((c.status.conditions as Obj[])[1].message, 'Job has failed indexes');
+    assert.equal(c.status.completedIndexes, '1,2');
+    assert.equal(c.status.failedIndexes, '0');
+    assert.equal(c.status.succeeded, 2);
+  });
+
+  it('maxFailedIndexes: one failed index more than allowed fails the job at once (MaxFailedIndexesExceeded), its other pods deleted', () => {
+    const c = new Cluster(job({ indexed: true, completions: 4, parallelism: 4, backoffLimit: 2147483647, backoffLimitPerIndex: 0, maxFailedIndexes: 1 }));
+    c.round();
+    c.finish(ofIndex(c, 2)[0], 'Failed');
+    c.round();
+    assert.equal(c.status.failedIndexes, '2');
+    assert.deepEqual(conds(c.status), []);
+    c.finish(ofIndex(c, 0)[0], 'Failed');
+    const plan = c.round();
+    assert.equal(c.status.failedIndexes, '0,2');
+    assert.deepEqual(conds(c.status), ['FailureTarget=True/MaxFailedIndexesExceeded']);
+    assert.equal(plan.actions.filter((a) => a.type === 'deletePod').length, 2, 'indexes 1 and 3 are stopped');
+    c.round();
+    assert.deepEqual(conds(c.status), ['FailureTarget=True/MaxFailedIndexesExceeded', 'Failed=True/MaxFailedIndexesExceeded']);
+    assert.equal((c.status.conditions as Obj[])[1].message, 'Job has exceeded the specified maximal number of failed indexes');
+  });
+
+  it('podFailurePolicy: FailIndex fails the index without a retry; an ignored failure is retried and counted apart', () => {
+    const policy = {
+      rules: [
+        { action: 'FailIndex', onExitCodes: { operator: 'In', values: [42] } },
+        { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+      ],
+    };
+    const c = new Cluster(job({ indexed: true, completions: 2, parallelism: 2, backoffLimit: 2147483647, backoffLimitPerIndex: 3, podFailurePolicy: policy, podReplacementPolicy: 'Failed' }));
+    c.round();
+    failWith(c, ofIndex(c, 1)[0], 42);
+    failWith(c, ofIndex(c, 0)[0], 137, { conditions: [{ type: 'DisruptionTarget', status: 'True' }] });
+    c.round();
+    assert.equal(c.status.failedIndexes, '1', 'exit 42 fails index 1 though 3 retries were allowed');
+    assert.equal(c.status.failed, 1, 'the ignored failure is not counted');
+    c.now += 10_000;
+    const plan = c.round();
+    const created = plan.actions.filter((a) => a.type === 'createPod') as { index?: number; object: KubeObject }[];
+    assert.deepEqual(created.map((a) => a.index), [0]);
+    assert.equal(created[0].object.metadata.annotations?.[FAILURES], '0');
+    assert.equal(created[0].object.metadata.annotations?.[IGNORED], '1');
+    c.finish(c.active()[0], 'Succeeded');
+    c.round();
+    assert.deepEqual(conds(c.status), ['FailureTarget=True/FailedIndexes', 'Failed=True/FailedIndexes']);
+    assert.equal(c.status.failed, 1);
   });
 });
 

@@ -193,6 +193,23 @@ describe('Job controller against the API server', () => {
       'spec.successPolicy.rules[3].succeededIndexes: Invalid value: "9": error parsing succeededIndexes: too large index: "9"',
       'spec.successPolicy.rules[4].succeededCount: Invalid value: 6: must be less than or equal to 5 (the number of specified completions)',
     ]);
+    // backoffLimitPerIndex and maxFailedIndexes.
+    assert.deepEqual(causes(await invalid(jobObj('bpi-mode', { backoffLimitPerIndex: 1, maxFailedIndexes: 1 }))), [
+      'spec.backoffLimitPerIndex: Invalid value: 1: requires indexed completion mode',
+      'spec.maxFailedIndexes: Invalid value: 1: requires indexed completion mode',
+    ]);
+    assert.deepEqual(causes(await invalid(jobObj('bpi-max', { completionMode: 'Indexed', completions: 3, maxFailedIndexes: 4 }))), [
+      'spec.backoffLimitPerIndex: Required value: when maxFailedIndexes is specified',
+      'spec.maxFailedIndexes: Invalid value: 4: must be less than or equal to completions',
+    ]);
+    assert.deepEqual(causes(await invalid(jobObj('bpi-neg', { completionMode: 'Indexed', completions: 3, backoffLimitPerIndex: -1 }))), ['spec.backoffLimitPerIndex: Invalid value: -1: must be greater than or equal to 0']);
+    const perIndex = await client.create(JOBS, jobObj('bpi-ok', { completionMode: 'Indexed', completions: 2, backoffLimitPerIndex: 1, maxFailedIndexes: 1, suspend: true }));
+    assert.equal((perIndex.spec as Obj).backoffLimit, 2147483647, 'backoffLimit defaults to the largest int32 with backoffLimitPerIndex');
+    await assert.rejects(
+      client.update(JOBS, { ...perIndex, metadata: { name: 'bpi-ok', namespace: NS }, spec: { ...(perIndex.spec as Obj), backoffLimitPerIndex: 2 } }),
+      (e: unknown) => isApiStatusError(e) && causes(e).some((c) => c.startsWith('spec.backoffLimitPerIndex: Invalid value: 2') && c.endsWith('field is immutable')),
+    );
+    await client.delete(JOBS, NS, 'bpi-ok');
     const manual = await invalid(jobObj('manual', { selector: { matchLabels: { app: 'x' } } }));
     assert.ok(causes(manual).some((c) => c.startsWith('spec.selector: Invalid value') && c.endsWith('`selector` not auto-generated')), causes(manual).join('\n'));
 

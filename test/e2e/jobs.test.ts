@@ -2,7 +2,9 @@
 // the real kubectl. An Indexed Job whose pods print their JOB_COMPLETION_INDEX completes; a
 // failing Job retries once and fails with BackoffLimitExceeded; a Job whose podFailurePolicy
 // matches its pod's exit code fails at once with PodFailurePolicy; an Indexed Job whose
-// successPolicy index 0 meets completes and stops its other pods; a CronJob on `*/1 * * * *` starts
+// successPolicy index 0 meets completes and stops its other pods; an Indexed Job with
+// backoffLimitPerIndex retries a failing index once and fails another at once on a FailIndex
+// rule, then fails with FailedIndexes while its other indexes succeed; a CronJob on `*/1 * * * *` starts
 // a job within the minute (created first, so the wait overlaps the other tests);
 // `kubectl create job --from=cronjob/…` works; a bad schedule is refused naming spec.schedule.
 // Every job, cron job and pod is deleted before kennel stops, and no process is left.
@@ -68,13 +70,27 @@ function manifests(): string {
         template: podTemplate('if [ "$JOB_COMPLETION_INDEX" = 0 ]; then echo leader done; else exec sleep 300; fi'),
       },
     },
+    {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'per-index' },
+      spec: {
+        completions: 4,
+        parallelism: 4,
+        completionMode: 'Indexed',
+        backoffLimitPerIndex: 1,
+        podFailurePolicy: { rules: [{ action: 'FailIndex', onExitCodes: { containerName: 'main', operator: 'In', values: [42] } }] },
+        template: podTemplate('case "$JOB_COMPLETION_INDEX" in 1) echo flaky; exit 1;; 2) echo broken; exit 42;; *) echo fine;; esac'),
+      },
+    },
   ];
   return objs.map((o) => YAML.stringify(o)).join('---\n');
 }
 
 interface JobJson {
   metadata: { name: string; annotations?: Record<string, string>; ownerReferences?: { kind: string; name: string }[] };
-  status?: { succeeded?: number; failed?: number; completedIndexes?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+  spec?: { backoffLimit?: number };
+  status?: { succeeded?: number; failed?: number; completedIndexes?: string; failedIndexes?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
 describe('jobs and cron jobs on the process runtime', () => {
@@ -198,6 +214,27 @@ describe('jobs and cron jobs on the process runtime', () => {
       return pods.every((p) => p.index === '0') ? pods : undefined;
     }, { timeoutMs: 20_000, everyMs: 250 });
     assert.deepEqual(left.map((p) => [p.index, p.phase]), [['0', 'Succeeded']]);
+  });
+
+  it('backoffLimitPerIndex: index 1 is retried once after its back-off, index 2 fails at once on a FailIndex rule; the job fails with FailedIndexes', async () => {
+    const j = await jobDone('per-index', 'Failed', 60_000);
+    const failed = j.status?.conditions?.find((c) => c.type === 'Failed');
+    assert.deepEqual([failed?.reason, failed?.message], ['FailedIndexes', 'Job has failed indexes']);
+    assert.equal(j.status?.failedIndexes, '1,2');
+    assert.equal(j.status?.completedIndexes, '0,3');
+    assert.equal(j.status?.succeeded, 2);
+    assert.equal(j.status?.failed, 3, 'two failures of index 1, one of index 2');
+    assert.equal(j.spec?.backoffLimit, 2147483647);
+    const list = JSON.parse(await kn!.k(['get', 'pods', '-l', 'job-name=per-index', '-o', 'json'])) as { items: { metadata: { annotations?: Record<string, string>; creationTimestamp: string }; status: { phase: string } }[] };
+    const byIndex = (ix: string) =>
+      list.items
+        .filter((p) => p.metadata.annotations?.['batch.kubernetes.io/job-completion-index'] === ix)
+        .sort((a, b) => a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp))
+        .map((p) => [p.status.phase, p.metadata.annotations?.['batch.kubernetes.io/job-index-failure-count']]);
+    assert.deepEqual(byIndex('1'), [['Failed', '0'], ['Failed', '1']], 'retried once, the retry knowing the failure before it');
+    assert.deepEqual(byIndex('2'), [['Failed', '0']], 'not retried');
+    assert.deepEqual(byIndex('0'), [['Succeeded', '0']]);
+    assert.match(await kn!.k(['get', 'job', 'per-index']), /\nper-index\s+Failed\s+2\/4\s/);
   });
 
   it('a bad schedule is refused naming spec.schedule', async () => {

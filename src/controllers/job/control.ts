@@ -83,6 +83,18 @@ import {
 import { failJobMessage, matchPodFailurePolicy } from './failure-policy.ts';
 import { matchSuccessPolicy, SUCCESS_POLICY_REASON } from './success-policy.ts';
 import { firstPendingIndexes, formatIndexes, hasIndex, parseIndexes, totalIndexes, withIndexes, type OrderedIntervals } from './indexes.ts';
+import {
+  FAILED_INDEXES_MESSAGE,
+  FAILED_INDEXES_REASON,
+  MAX_FAILED_INDEXES_MESSAGE,
+  MAX_FAILED_INDEXES_REASON,
+  backoffLimitPerIndexOf,
+  calculateFailedIndexes,
+  indexBackoff,
+  indexFailureAnnotations,
+  maxFailedIndexesOf,
+  podsWithDelayedDeletion,
+} from './per-index.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -452,6 +464,13 @@ function activePodsForRemoval(job: KubeObject, active: KubeObject[], atLeast: nu
   return rm;
 }
 
+/** Every index of the intervals, in order. */
+function indexesIn(oi: OrderedIntervals): number[] {
+  const out: number[] = [];
+  for (const iv of oi) for (let ix = iv.first; ix <= iv.last; ix++) out.push(ix);
+  return out;
+}
+
 function deleteAction(p: KubeObject, removeFinalizer: boolean, reason: 'suspended' | 'excess' | 'finished'): JobAction {
   return { type: 'deletePod', name: p.metadata.name ?? '', uid: p.metadata.uid ?? '', removeFinalizer, reason };
 }
@@ -553,11 +572,28 @@ export function planJobSync(input: JobSyncInput): JobSyncPlan {
 
   let prevSucceededIndexes: OrderedIntervals = [];
   let succeededIndexes: OrderedIntervals = [];
+  // backoffLimitPerIndex (per-index.ts): the failed indexes, and per index the failed pod that
+  // keeps its finalizer until its replacement carries its failure counts.
+  const perIndex = indexed && backoffLimitPerIndexOf(job) !== undefined;
+  let failedIndexes: OrderedIntervals = [];
+  let delayed = new Map<number, KubeObject>();
   if (indexed) {
     prevSucceededIndexes = parseIndexes(status.completedIndexes, completions ?? 0);
     const fresh = pods.filter((p) => podPhase(p) === 'Succeeded' && hasTrackingFinalizer(p)).map((p) => validIndexOf(p, job)).filter((ix) => ix >= 0);
     succeededIndexes = withIndexes(prevSucceededIndexes, fresh);
     succeeded = totalIndexes(succeededIndexes);
+    if (perIndex) {
+      failedIndexes = calculateFailedIndexes(job, pods, completions ?? 0, status.failedIndexes);
+      const nFailed = totalIndexes(failedIndexes);
+      const maxFailed = maxFailedIndexesOf(job);
+      if (!finished && maxFailed !== undefined && nFailed > maxFailed) {
+        finished = newCondition('FailureTarget', 'True', MAX_FAILED_INDEXES_REASON, MAX_FAILED_INDEXES_MESSAGE, now);
+      } else if (!finished && nFailed > 0 && nFailed + succeeded >= (completions ?? 0)) {
+        finished = newCondition('FailureTarget', 'True', FAILED_INDEXES_REASON, FAILED_INDEXES_MESSAGE, now);
+      }
+      const activeIndexes = new Set(activePods.map((p) => validIndexOf(p, job)).filter((ix) => ix >= 0));
+      delayed = podsWithDelayedDeletion(job, pods, activeIndexes, succeededIndexes, failedIndexes, completions ?? 0);
+    }
     if (!finished) {
       const message = matchSuccessPolicy(job, completions ?? 0, succeededIndexes);
       if (message !== undefined) finished = newCondition('SuccessCriteriaMet', 'True', SUCCESS_POLICY_REASON, message, now);
@@ -595,15 +631,27 @@ export function planJobSync(input: JobSyncInput): JobSyncPlan {
           const waitingFor = onlyReplaceFailedPods(job) ? terminating : 0;
           let diff = wantActive - waitingFor - active;
           if (diff > 0) {
-            const remaining = backoffRemainingMs(backoff, now);
+            // With backoffLimitPerIndex the back-off is per index (below), not the job's.
+            const remaining = perIndex ? 0 : backoffRemainingMs(backoff, now);
             if (remaining > 0) requeue(remaining);
             else {
               diff = Math.min(diff, MAX_POD_CREATE_DELETE_PER_SYNC);
               if (indexed) {
                 let taken = withIndexes(succeededIndexes, activePods.map(completionIndexOf).filter((ix) => ix >= 0));
                 if (onlyReplaceFailedPods(job)) taken = withIndexes(taken, pods.filter(isPodTerminating).map(completionIndexOf).filter((ix) => ix >= 0));
-                for (const ix of firstPendingIndexes(taken, diff, completions ?? 0)) {
-                  actions.push({ type: 'createPod', object: newJobPod(job, ix), index: ix });
+                if (perIndex) taken = withIndexes(taken, indexesIn(failedIndexes));
+                let indexes = firstPendingIndexes(taken, diff, completions ?? 0);
+                if (perIndex) {
+                  // getPodCreationInfoForIndependentIndexes: the indexes out of back-off now; the
+                  // others are synced again when theirs ends.
+                  const wait = new Map(indexes.map((ix) => [ix, backoffRemainingMs(indexBackoff(delayed.get(ix)), now)]));
+                  for (const ms of wait.values()) if (ms > 0) requeue(ms);
+                  indexes = indexes.filter((ix) => wait.get(ix) === 0);
+                }
+                for (const ix of indexes) {
+                  const object = newJobPod(job, ix);
+                  if (perIndex) object.metadata.annotations = { ...object.metadata.annotations, ...indexFailureAnnotations(job, delayed.get(ix)) };
+                  actions.push({ type: 'createPod', object, index: ix });
                   active++;
                 }
               } else {
@@ -653,7 +701,9 @@ export function planJobSync(input: JobSyncInput): JobSyncPlan {
     if (!hasTrackingFinalizer(pod)) continue;
     const uid = pod.metadata.uid ?? '';
     const consideredFailed = isPodFailed(pod, job);
-    const canRemove = isBeingDeleted(job) || finished !== undefined || podPhase(pod) === 'Succeeded' || consideredFailed;
+    let canRemove = isBeingDeleted(job) || finished !== undefined || podPhase(pod) === 'Succeeded' || consideredFailed;
+    // The failed pod that carries its index's failure counts stays until its replacement exists.
+    if (canRemove && perIndex && !isBeingDeleted(job) && finished === undefined && podPhase(pod) !== 'Succeeded' && delayed.get(completionIndexOf(pod))?.metadata.uid === uid) canRemove = false;
     if (!canRemove) continue;
     removeFinalizers.push({ name: pod.metadata.name ?? '', uid });
     if (podPhase(pod) === 'Succeeded' && !uncountedFailed.has(uid)) {
@@ -685,6 +735,11 @@ export function planJobSync(input: JobSyncInput): JobSyncPlan {
     if (str !== (prevStatus.completedIndexes ?? '')) needsFlush = true;
     status.succeeded = totalIndexes(succeededIndexes);
     status.completedIndexes = str;
+    if (perIndex) {
+      const failedStr = formatIndexes(failedIndexes);
+      if (failedStr !== prevStatus.failedIndexes) needsFlush = true;
+      status.failedIndexes = failedStr;
+    }
   }
   if (finished?.type === 'FailureTarget') {
     // The interim condition is written first, with the failure's reason and message…

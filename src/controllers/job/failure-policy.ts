@@ -8,15 +8,15 @@
 //   to True in the registry), e.g. DisruptionTarget for an evicted or preempted pod.
 // Actions: FailJob fails the whole job at once (a FailureTarget condition with reason
 // PodFailurePolicy and the message below); Ignore does not count the failure against
-// backoffLimit; Count counts it as any failure does. FailIndex belongs to backoffLimitPerIndex,
-// which kennel does not implement: such a rule is passed over, as Kubernetes passes over it with
-// that feature off. No rule matching counts the failure.
+// backoffLimit; Count counts it as any failure does; FailIndex (only valid with
+// backoffLimitPerIndex) counts it and fails the pod's index at once (per-index.ts). No rule
+// matching counts the failure.
 import type { KubeObject } from '../../registry/types.ts';
 import { asArray, asRecord, isRecord } from '../../registry/validation.ts';
 
 type Obj = Record<string, unknown>;
 
-export type PodFailurePolicyAction = 'FailJob' | 'Ignore' | 'Count';
+export type PodFailurePolicyAction = 'FailJob' | 'Ignore' | 'Count' | 'FailIndex';
 
 export interface PodFailurePolicyMatch {
   /** The job's failure message, when a FailJob rule matched. */
@@ -75,7 +75,7 @@ export function matchPodFailurePolicy(job: KubeObject, pod: KubeObject): PodFail
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i];
     const action = rule.action;
-    if (action !== 'FailJob' && action !== 'Ignore' && action !== 'Count') continue;
+    if (action !== 'FailJob' && action !== 'Ignore' && action !== 'Count' && action !== 'FailIndex') continue;
     let failJobMessage: string | undefined;
     if (isRecord(rule.onExitCodes)) {
       const c = matchOnExitCodes(pod, rule.onExitCodes);
@@ -87,7 +87,7 @@ export function matchPodFailurePolicy(job: KubeObject, pod: KubeObject): PodFail
       failJobMessage = `Pod ${ns}/${podName} has condition ${type} matching FailJob rule at index ${i}`;
     } else continue;
     if (action === 'Ignore') return { countFailed: false, action };
-    if (action === 'Count') return { countFailed: true, action };
+    if (action === 'Count' || action === 'FailIndex') return { countFailed: true, action };
     return { failJobMessage, countFailed: true, action };
   }
   return { countFailed: true };
