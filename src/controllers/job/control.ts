@@ -19,7 +19,11 @@
 //   specified backoff limit"; running longer than activeDeadlineSeconds (not while suspended) →
 //   FailureTarget DeadlineExceeded "Job was active longer than specified deadline"; a failed pod
 //   that a podFailurePolicy FailJob rule matches → FailureTarget PodFailurePolicy with the rule's
-//   message, and failures an Ignore rule matches are not counted (failure-policy.ts). Active pods are
+//   message, and failures an Ignore rule matches are not counted (failure-policy.ts); with
+//   backoffLimitPerIndex (per-index.ts), more failed indexes than maxFailedIndexes →
+//   FailureTarget MaxFailedIndexesExceeded, and every index succeeded or failed with some failed →
+//   FailureTarget FailedIndexes (failed indexes get no new pod, each index has its own back-off,
+//   and new pods carry their index's failure counts). Active pods are
 //   then deleted (finalizers kept: they count as failed); once nothing is uncounted or
 //   terminating, the terminal Failed condition (same reason and message) is added and a Warning
 //   event with that reason recorded.
