@@ -54,7 +54,7 @@
 // node's pods only when it is there (isFencingNode).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync, type Dirent } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../util/log.ts';
 
@@ -168,53 +168,6 @@ export function cgroupMountPoints(mountinfo?: string): string[] {
 export function fencedCgroupParent(nodeName: string, dataDir: string): string {
   const h = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 8);
   return `/kennel-fenced/${nodeName.replace(/[^A-Za-z0-9._-]/g, '_')}-${h}`;
-}
-
-/**
- * Remove the fenced cgroup parent of the nodes that used `dataDir` (/kennel-fenced/<node>-<hash>,
- * see fencedCgroupParent) from every hierarchy under `roots`, with what is left below it, and
- * /kennel-fenced itself once no node uses it. runc removes a container's own cgroup, never the
- * parents it made; a cgroup that still has processes stays (rmdir refuses). For purges, when the
- * node's containers are gone. Returns the directories removed.
- */
-export function removeFencedCgroups(dataDir: string, roots: string[] = cgroupMountPoints()): string[] {
-  const suffix = '-' + createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 8);
-  const removed: string[] = [];
-  const rmdirTree = (dir: string): boolean => {
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return false;
-    }
-    for (const e of entries) if (e.isDirectory()) rmdirTree(join(dir, e.name));
-    try {
-      rmdirSync(dir);
-      removed.push(dir);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (const root of roots) {
-    const base = join(root, 'kennel-fenced');
-    let nodes: string[];
-    try {
-      nodes = readdirSync(base, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name.endsWith(suffix)).map((e) => e.name);
-    } catch {
-      continue;
-    }
-    for (const n of nodes) rmdirTree(join(base, n));
-    try {
-      if (!readdirSync(base, { withFileTypes: true }).some((e) => e.isDirectory())) {
-        rmdirSync(base);
-        removed.push(base);
-      }
-    } catch {
-      // another node's, or in use
-    }
-  }
-  return removed;
 }
 
 /** What the watchdog kills for a runtime, and the cgroup parent of fenceable sandboxes (undefined: no watchdog). */

@@ -20,7 +20,6 @@ import {
   currentBootId,
   fencedCgroupParent,
   procStartTime,
-  removeFencedCgroups,
   renderWatchdogState,
   retireFenceWatchdog,
   takeWatchdogLog,
@@ -30,6 +29,7 @@ import {
   type WatchdogTarget,
 } from '../../src/agent/fence-watchdog.ts';
 import { AgentFence } from '../../src/agent/fencing.ts';
+import { removeFencedCgroups } from '../../src/agent/fenced-cgroups.ts';
 import { ProcessRuntime } from '../../src/agent/runtime/process.ts';
 import type { ContainerConfig, PodSandboxConfig } from '../../src/agent/runtime/types.ts';
 import type { Pod } from '../../src/agent/kube-types.ts';

@@ -25,7 +25,7 @@ import { silentLogger, type Logger } from '../../util/log.ts';
 import { CriClient, grpcCode, grpcDetails } from './cri-proto.ts';
 import { SANDBOX_IMAGE, buildSandboxImage, importImage, ociArchive, run, type CommandResult } from './images.ts';
 import { ensurePodMasquerade, removePodMasquerade } from './cni-masquerade.ts';
-import { removeFencedCgroups } from '../fence-watchdog.ts';
+import { removeFencedCgroups } from '../fenced-cgroups.ts';
 import { effectiveRegistries, insecureHosts, renderCniConflist, renderContainerdConfig, renderHostsFiles, type RegistriesConfig } from './containerd-config.ts';
 export {
   parseRegistriesYaml,
