@@ -596,7 +596,7 @@ export function planJobSync(input: JobSyncInput): JobSyncPlan {
         finished = newCondition('FailureTarget', 'True', FAILED_INDEXES_REASON, FAILED_INDEXES_MESSAGE, now);
       }
       const activeIndexes = new Set(activePods.map((p) => validIndexOf(p, job)).filter((ix) => ix >= 0));
-      delayed = podsWithDelayedDeletion(job, pods, activeIndexes, succeededIndexes, failedIndexes, completions ?? 0);
+      delayed = podsWithDelayedDeletion(job, pods, activeIndexes, succeededIndexes, failedIndexes);
     }
     if (!finished) {
       const message = matchSuccessPolicy(job, completions ?? 0, succeededIndexes);

@@ -15,7 +15,7 @@ import type { KubeObject } from '../../registry/types.ts';
 import { asRecord } from '../../registry/validation.ts';
 import { matchPodFailurePolicy } from './failure-policy.ts';
 import { hasIndex, parseIndexes, withIndexes, type OrderedIntervals } from './indexes.ts';
-import { completionIndexOf, hasTrackingFinalizer, isPodFailed, podFinishedTime } from './job.ts';
+import { hasTrackingFinalizer, isPodFailed, podFinishedTime, validIndexOf } from './job.ts';
 
 export const INDEX_FAILURE_COUNT_ANNOTATION = 'batch.kubernetes.io/job-index-failure-count';
 export const INDEX_IGNORED_FAILURE_COUNT_ANNOTATION = 'batch.kubernetes.io/job-index-ignored-failure-count';
@@ -62,17 +62,12 @@ export function isIndexFailed(job: KubeObject, pod: KubeObject): boolean {
   return m.countFailed && indexFailureCount(pod) >= limit;
 }
 
-function indexIn(pod: KubeObject, completions: number): number {
-  const ix = completionIndexOf(pod);
-  return ix >= 0 && ix < completions ? ix : -1;
-}
-
 /** calculateFailedIndexes: status.failedIndexes and the indexes that failed since (pods not counted yet). */
 export function calculateFailedIndexes(job: KubeObject, pods: KubeObject[], completions: number, previous: string | undefined): OrderedIntervals {
   const fresh = new Set<number>();
   for (const p of pods) {
     if (!hasTrackingFinalizer(p) || !isIndexFailed(job, p)) continue;
-    const ix = indexIn(p, completions);
+    const ix = validIndexOf(p, job);
     if (ix >= 0) fresh.add(ix);
   }
   return withIndexes(parseIndexes(previous, completions), [...fresh].sort((a, b) => a - b));
@@ -82,11 +77,11 @@ export function calculateFailedIndexes(job: KubeObject, pods: KubeObject[], comp
  * getPodsWithDelayedDeletionPerIndex: per index that has not succeeded, not failed and has no
  * active pod, its failed pod (still with the tracking finalizer) with the most failures before it.
  */
-export function podsWithDelayedDeletion(job: KubeObject, pods: KubeObject[], activeIndexes: Set<number>, succeeded: OrderedIntervals, failed: OrderedIntervals, completions: number): Map<number, KubeObject> {
+export function podsWithDelayedDeletion(job: KubeObject, pods: KubeObject[], activeIndexes: Set<number>, succeeded: OrderedIntervals, failed: OrderedIntervals): Map<number, KubeObject> {
   const out = new Map<number, KubeObject>();
   for (const p of pods) {
     if (!hasTrackingFinalizer(p) || !isPodFailed(p, job)) continue;
-    const ix = indexIn(p, completions);
+    const ix = validIndexOf(p, job);
     if (ix < 0 || hasIndex(succeeded, ix) || hasIndex(failed, ix) || activeIndexes.has(ix)) continue;
     const prev = out.get(ix);
     if (!prev || indexAbsoluteFailureCount(p) > indexAbsoluteFailureCount(prev)) out.set(ix, p);
